@@ -1,0 +1,75 @@
+#pragma once
+// A segment: up to max_segment_size consecutive records from `start` on.
+//
+// Not thread-safe; the Log guards its segments with its shared_mutex. Storage
+// grows geometrically up to max_segment_size, so a fresh or lightly used log
+// holds little, and reset() keeps the capacity, so that a purged segment's
+// storage is reused by the next active segment rather than freed and
+// allocated again.
+
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "../record.hpp"
+
+namespace memlog::detail {
+
+template <class T>
+class Segment {
+ public:
+  // Records reserved at the first write into an empty segment. Small, so a
+  // sharded log's thousand shards stay cheap when each holds a few records.
+  static constexpr std::size_t initial_capacity = 16;
+
+  explicit Segment(Offset start = 0) noexcept : start_(start) {}
+
+  [[nodiscard]] Offset start() const noexcept { return start_; }
+  [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return records_.empty(); }
+  [[nodiscard]] std::size_t capacity() const noexcept { return records_.capacity(); }
+
+  // One past the last offset held.
+  [[nodiscard]] Offset end() const noexcept { return start_ + static_cast<Offset>(records_.size()); }
+
+  [[nodiscard]] bool contains(Offset offset) const noexcept { return offset >= start_ && offset < end(); }
+
+  // Requires contains(offset).
+  [[nodiscard]] const Record<T>& at(Offset offset) const noexcept {
+    assert(contains(offset));
+    return records_[static_cast<std::size_t>(offset - start_)];
+  }
+
+  // Makes room for one more record without exceeding `limit` records.
+  // Strong guarantee: on bad_alloc the segment is unchanged.
+  void reserve_next(std::size_t limit) {
+    if (records_.size() < records_.capacity()) return;
+    const std::size_t grown = std::max(initial_capacity, records_.capacity() * 2);
+    records_.reserve(std::min(grown, limit));
+  }
+
+  // Appends; requires size() < limit. Strong guarantee (std::vector's).
+  void push(Record<T>&& record, std::size_t limit) {
+    reserve_next(limit);
+    records_.push_back(std::move(record));
+  }
+
+  // Drops every record (purging them) and restarts at `start`, keeping the storage.
+  void reset(Offset start) noexcept {
+    records_.clear();
+    start_ = start;
+  }
+
+  friend void swap(Segment& a, Segment& b) noexcept {
+    std::swap(a.start_, b.start_);
+    a.records_.swap(b.records_);
+  }
+
+ private:
+  Offset start_;
+  std::vector<Record<T>> records_;
+};
+
+}  // namespace memlog::detail

@@ -1,0 +1,323 @@
+#pragma once
+// memlog::Log<T>: a thread-safe, append-only, in-memory log of records.
+//
+// Design: the log owns two segments, `active_` (receives writes) and
+// `history_` (the previous, full segment). When the active segment is full the
+// next write swaps the two: the old active becomes history, the old history's
+// records are purged and its storage becomes the new active segment. Both are
+// guarded by one std::shared_mutex: writers take it exclusively, readers share
+// it. `next_` (the offset the next write gets) is also published as an atomic
+// so that waiting streams can poll it without the lock, and `waiters_` counts
+// parked streams so that a write only pays for a notify when someone sleeps.
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <stop_token>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "detail/cpu.hpp"
+#include "detail/segment.hpp"
+#include "errors.hpp"
+#include "options.hpp"
+#include "record.hpp"
+#include "record_size.hpp"
+#include "result.hpp"
+#include "stream.hpp"
+
+namespace memlog {
+
+// What read_batch did: records written into batch[0, count), and why it
+// stopped early (empty when it filled the batch).
+struct ReadBatchResult {
+  std::size_t count = 0;
+  std::error_code error;
+  friend bool operator==(const ReadBatchResult&, const ReadBatchResult&) = default;
+};
+
+// Thread safety: every member function may be called from many threads at
+// once. write() serialises on the exclusive lock; read(), read_batch() and
+// range() share the lock and never block each other. Offsets are a total
+// order within one log: a record's offset is the order its write took the
+// lock. Streams are created here but used by one thread each, and the log
+// must outlive them.
+//
+// Memory: nothing is allocated up front; a segment's storage grows with its
+// records up to max_segment_size and is reused after a purge. The log holds
+// between max_segment_size and 2 * max_segment_size records once it has
+// rotated; a reader that falls further behind gets Errc::out_of_range.
+template <class T>
+class Log {
+  static_assert(std::is_object_v<T> && !std::is_const_v<T>, "Log<T> stores objects of type T");
+  static_assert(std::copy_constructible<T>, "Log<T> returns copies: T must be copy-constructible");
+
+ public:
+  using value_type = T;
+  using record_type = Record<T>;
+
+  // Throws std::invalid_argument naming the first invalid option.
+  explicit Log(Options options = {})
+      : Log(std::make_shared<const Options>((detail::validate(options), std::move(options))), validated) {}
+
+  // Several logs may share one Options object (a sharded log's shards do, so
+  // that a thousand idle shards stay small). Throws std::invalid_argument
+  // naming the first invalid option, or when `options` is null.
+  Log(detail::SharedOptionsTag, std::shared_ptr<const Options> options)
+      : Log((check(options), std::move(options)), validated) {}
+
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends `data` and returns its offset. Errors (nothing written):
+  // empty_record, record_too_large (when T's size is known, see RecordSize),
+  // offset_overflow (the next offset would pass INT64_MAX).
+  // Strong guarantee: if the clock, an allocation or T's move throws, the log
+  // is unchanged.
+  [[nodiscard]] Result<Offset> write(T data) {
+    if constexpr (sized_record<T>) {
+      const std::size_t size = RecordSize<T>{}(std::as_const(data));
+      if (size == 0) return Errc::empty_record;
+      if (size > options_->max_record_size) return Errc::record_too_large;
+    }
+
+    Offset offset = 0;
+    {
+      std::unique_lock lock(mu_);
+      offset = next_.load(std::memory_order_relaxed);  // only written under mu_
+      if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
+      append(Record<T>{Header{offset, now()}, std::move(data)});
+      // seq_cst: with the seq_cst load of waiters_ below, and the stream's
+      // seq_cst increment of waiters_ followed by its load of next_, this is
+      // a Dekker pair: either the write sees the waiter and notifies, or the
+      // waiter sees this offset and does not sleep.
+      next_.store(offset + 1, std::memory_order_seq_cst);
+    }
+    wake_streams();
+    return offset;
+  }
+
+  // A copy of the record at `offset`. Errors: future_offset (not written
+  // yet), out_of_range (negative, before the start, or purged).
+  [[nodiscard]] Result<Record<T>> read(Offset offset) const {
+    std::shared_lock lock(mu_);
+    std::error_code error;
+    const Record<T>* record = find(offset, error);
+    if (record == nullptr) return error;
+    return *record;
+  }
+
+  // Zero-copy read: calls `visit(record)` with a const reference to the
+  // stored record, under the shared lock, and returns what it returns (or
+  // the read error). `visit` must not call write() on this log (it would
+  // deadlock) and must not keep the reference.
+  template <class F>
+    requires std::invocable<F&, const Record<T>&>
+  [[nodiscard]] auto read(Offset offset, F&& visit) const {
+    using R = std::invoke_result_t<F&, const Record<T>&>;
+    using Out = std::conditional_t<std::is_void_v<R>, std::error_code, Result<std::remove_cvref_t<R>>>;
+    std::shared_lock lock(mu_);
+    std::error_code error;
+    const Record<T>* record = find(offset, error);
+    if (record == nullptr) return Out(error);
+    if constexpr (std::is_void_v<R>) {
+      visit(*record);
+      return Out{};
+    } else {
+      return Out(visit(*record));
+    }
+  }
+
+  // Copies consecutive records from `start` into batch[0, count), under one
+  // shared lock. {batch.size(), {}} when full; {n, future_offset} when the
+  // end of the log came first; {0, out_of_range} when `start` is not
+  // retained; {0, {}} for an empty batch.
+  [[nodiscard]] ReadBatchResult read_batch(Offset start, std::span<Record<T>> batch) const {
+    if (batch.empty()) return {};
+    std::shared_lock lock(mu_);
+    const Offset next = next_.load(std::memory_order_relaxed);
+    if (start >= next) return {0, Errc::future_offset};
+    if (start < earliest()) return {0, Errc::out_of_range};
+
+    const auto available = static_cast<std::size_t>(next - start);
+    const std::size_t count = std::min(available, batch.size());
+    for (std::size_t i = 0; i < count; ++i) {
+      const Offset offset = start + static_cast<Offset>(i);
+      const detail::Segment<T>& segment = active_.contains(offset) ? active_ : history_;
+      batch[i] = segment.at(offset);  // assignment reuses the batch's storage
+    }
+    return {count, count < batch.size() ? make_error_code(Errc::future_offset) : std::error_code{}};
+  }
+
+  // Earliest and latest retained offsets, {-1, -1} while empty. A snapshot:
+  // concurrent writes may move it on as soon as it returns.
+  [[nodiscard]] OffsetRange range() const {
+    std::shared_lock lock(mu_);
+    const Offset next = next_.load(std::memory_order_relaxed);
+    if (next == options_->start_offset) return {};
+    return {earliest(), next - 1};
+  }
+
+  // A blocking reader from `start` on; see Stream. The log must outlive it.
+  [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop = {}) const {
+    return Stream<T>(*this, start, std::move(stop));
+  }
+
+  [[nodiscard]] const Options& options() const noexcept { return *options_; }
+
+ private:
+  struct Validated {};
+  static constexpr Validated validated{};
+
+  Log(std::shared_ptr<const Options> options, Validated) noexcept
+      : options_(std::move(options)),
+        active_(options_->start_offset),
+        history_(options_->start_offset),
+        next_(options_->start_offset) {}
+
+  static void check(const std::shared_ptr<const Options>& options) {
+    if (options == nullptr) throw std::invalid_argument("memlog: options must not be null");
+    detail::validate(*options);
+  }
+
+  friend class Stream<T>;
+
+  enum class WaitStatus { ready, stopped, timed_out };
+
+  [[nodiscard]] std::chrono::system_clock::time_point now() const {
+    return options_->clock ? options_->clock() : std::chrono::system_clock::now();
+  }
+
+  // Requires mu_ held exclusively and a free offset.
+  void append(Record<T>&& record) {
+    const std::size_t limit = options_->max_segment_size;
+    if (active_.size() < limit) {
+      active_.push(std::move(record), limit);
+      return;
+    }
+    const Offset start = record.metadata.offset;
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      // Make sure the spare storage has room before touching anything, so
+      // that nothing after this line can throw.
+      history_.reserve_next(limit);
+      swap(active_, history_);
+      active_.reset(start);  // purges the old history
+      active_.push(std::move(record), limit);
+    } else {
+      // T's move may throw: build the new segment aside, then commit.
+      detail::Segment<T> fresh(start);
+      fresh.push(std::move(record), limit);
+      swap(active_, history_);
+      swap(active_, fresh);  // `fresh` now holds the purged records
+    }
+  }
+
+  // Requires mu_ held (either way).
+  [[nodiscard]] Offset earliest() const noexcept {
+    return history_.empty() ? active_.start() : history_.start();
+  }
+
+  // Requires mu_ held (either way). The stored record, or null and why not.
+  [[nodiscard]] const Record<T>* find(Offset offset, std::error_code& error) const noexcept {
+    if (offset >= next_.load(std::memory_order_relaxed)) {
+      error = Errc::future_offset;
+      return nullptr;
+    }
+    if (active_.contains(offset)) return &active_.at(offset);
+    if (history_.contains(offset)) return &history_.at(offset);
+    error = Errc::out_of_range;
+    return nullptr;
+  }
+
+  [[nodiscard]] bool written(Offset position) const noexcept {
+    return next_.load(std::memory_order_seq_cst) > position;
+  }
+
+  void wake_streams() const {
+    // seq_cst: second half of the Dekker pair described in write().
+    if (waiters_.load(std::memory_order_seq_cst) == 0) return;
+    // Taking wait_mu_ orders this write before a waiter's predicate check or
+    // after its wait began; either way it cannot miss the notify.
+    { std::lock_guard guard(wait_mu_); }
+    wake_.notify_all();
+  }
+
+  // Blocks until `position` is written, stop is requested, or `deadline`
+  // passes. Spins up to options().stream_spin first, then parks.
+  template <class Clock, class Duration>
+  [[nodiscard]] WaitStatus wait_until(Offset position, const std::stop_token& stop,
+                                      const std::chrono::time_point<Clock, Duration>* deadline) const {
+    if (options_->stream_spin > std::chrono::nanoseconds::zero()) {
+      if (spin(position, stop)) return written(position) ? WaitStatus::ready : WaitStatus::stopped;
+    }
+
+    std::stop_callback on_stop(stop, [this] {
+      { std::lock_guard guard(wait_mu_); }
+      wake_.notify_all();
+    });
+    std::unique_lock lock(wait_mu_);
+    // seq_cst: first half of the Dekker pair described in write().
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    WaitStatus status = WaitStatus::ready;
+    while (!written(position)) {
+      if (stop.stop_requested()) {
+        status = WaitStatus::stopped;
+        break;
+      }
+      if (deadline == nullptr) {
+        wake_.wait(lock);
+      } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
+        if (!written(position)) status = stop.stop_requested() ? WaitStatus::stopped : WaitStatus::timed_out;
+        break;
+      }
+    }
+    // relaxed: a writer that still sees the old count only sends a needless notify.
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+    return status;
+  }
+
+  // Busy-waits up to stream_spin; true when the wait is over (written or stopped).
+  [[nodiscard]] bool spin(Offset position, const std::stop_token& stop) const noexcept {
+    const auto until = std::chrono::steady_clock::now() + options_->stream_spin;
+    for (unsigned i = 1;; ++i) {
+      // acquire is enough to see the record; the caller re-reads under the lock.
+      if (next_.load(std::memory_order_acquire) > position) return true;
+      if (stop.stop_requested()) return true;
+      detail::cpu_relax();
+      // Reading the clock costs as much as ~50 checks; look at it less often.
+      if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) return false;
+    }
+  }
+
+  std::shared_ptr<const Options> options_;  // never null; immutable
+
+  mutable std::shared_mutex mu_;
+  detail::Segment<T> active_;   // guarded by mu_
+  detail::Segment<T> history_;  // guarded by mu_; empty until the first rotation
+
+  // The offset the next write gets. Written under mu_ (exclusive); read under
+  // mu_ (relaxed) or lock-free by waiting streams (see written()). It shares
+  // a cache line with mu_ on purpose: a write dirties both anyway, and
+  // padding would triple the size of an idle shard.
+  std::atomic<Offset> next_;
+
+  // Streams parked on wake_; written by streams when they park, read by every write.
+  mutable std::atomic<std::uint32_t> waiters_{0};
+  mutable std::mutex wait_mu_;
+  mutable std::condition_variable wake_;
+};
+
+}  // namespace memlog

@@ -1,0 +1,51 @@
+#pragma once
+// Options of a memlog::Log, and their validation.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+
+#include "record.hpp"
+
+namespace memlog {
+
+struct Options {
+  Offset start_offset = default_start_offset;         // >= 0: offset of the first record
+  std::size_t max_segment_size = default_segment_size;  // > 0: records per segment
+  std::size_t max_record_size = default_max_record_size;  // > 0: bytes per record
+  std::function<std::chrono::system_clock::time_point()> clock{};  // empty: system_clock::now
+  // >= 0: how long a waiting stream keeps checking for the next record before
+  // it parks on the condition variable (0: park at once).
+  std::chrono::nanoseconds stream_spin{0};
+};
+
+namespace detail {
+
+// Selects the Log constructor that shares one Options object between logs.
+struct SharedOptionsTag {};
+
+// Throws std::invalid_argument naming the first invalid option.
+inline void validate(const Options& options) {
+  if (options.start_offset < 0) {
+    throw std::invalid_argument("memlog: start_offset must not be negative");
+  }
+  if (options.max_segment_size == 0) {
+    throw std::invalid_argument("memlog: max_segment_size must be greater than 0");
+  }
+  // Offsets are computed as start + index; a segment may not hold more
+  // records than there are offsets.
+  if (options.max_segment_size > static_cast<std::size_t>(std::numeric_limits<Offset>::max())) {
+    throw std::invalid_argument("memlog: max_segment_size must not exceed INT64_MAX");
+  }
+  if (options.max_record_size == 0) {
+    throw std::invalid_argument("memlog: max_record_size must be greater than 0");
+  }
+  if (options.stream_spin < std::chrono::nanoseconds::zero()) {
+    throw std::invalid_argument("memlog: stream_spin must not be negative");
+  }
+}
+
+}  // namespace detail
+}  // namespace memlog

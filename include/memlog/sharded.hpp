@@ -1,0 +1,176 @@
+#pragma once
+// memlog::sharded: keys hashed onto N independent memlog::Log shards.
+//
+// Ordering is total within a shard (offsets are per shard, as in Go) and
+// there is none across shards. Every member function is thread-safe; writes
+// to different shards never contend. An idle sharded log allocates no record
+// storage: each shard's segments grow only when written to.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <limits>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "detail/fixed_array.hpp"
+#include "errors.hpp"
+#include "log.hpp"
+#include "options.hpp"
+#include "record.hpp"
+#include "result.hpp"
+#include "stream.hpp"
+
+namespace memlog::sharded {
+
+inline constexpr std::size_t default_shards = 1000;
+
+struct Options {
+  std::size_t shards = default_shards;  // > 1
+  memlog::Options log;                  // options for every shard
+};
+
+// Maps a key to a shard index in [0, shards).
+template <class S>
+concept Sharder = requires(const S& s, std::string_view key, std::size_t shards) {
+  { s.shard(key, shards) } -> std::convertible_to<Result<std::size_t>>;
+};
+
+// The default sharder: FNV-1a (32 bit) of the key's bytes, reduced the way
+// the Go library does (int32(hash) % int32(shards), then its absolute value)
+// so that a key lands on the same shard in both. Stateless, so unlike Go's
+// it needs no mutex.
+class FnvSharder {
+ public:
+  [[nodiscard]] static constexpr std::uint32_t hash(std::string_view key) noexcept {
+    std::uint32_t h = 2166136261U;  // FNV-1a 32-bit offset basis
+    for (const char c : key) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 16777619U;  // FNV-1a 32-bit prime
+    }
+    return h;
+  }
+
+  // Errc::shard_not_found when shards is 0 (there is no shard to pick).
+  [[nodiscard]] Result<std::size_t> shard(std::string_view key, std::size_t shards) const noexcept {
+    if (shards == 0) return Errc::shard_not_found;
+    const std::uint32_t h = hash(key);
+    if (shards > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+      return static_cast<std::size_t>(h % shards);  // Go's int32(shards) would wrap here
+    }
+    // int32(h): two's complement reinterpretation, as Go's conversion does.
+    const auto signed_hash = static_cast<std::int32_t>(h);
+    std::int32_t shard = signed_hash % static_cast<std::int32_t>(shards);
+    if (shard < 0) shard = -shard;  // |shard| < shards <= INT32_MAX: no overflow
+    return static_cast<std::size_t>(shard);
+  }
+};
+
+// One shard per listed key, in list order: key i goes to shard i.
+class KeySharder {
+ public:
+  explicit KeySharder(std::vector<std::string> keys) {
+    shards_.reserve(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) shards_.try_emplace(std::move(keys[i]), i);
+    key_count_ = keys.size();
+  }
+
+  // Errc::too_many_keys when there are more keys than shards (checked first,
+  // as in Go); Errc::shard_not_found for an unknown key.
+  [[nodiscard]] Result<std::size_t> shard(std::string_view key, std::size_t shards) const {
+    if (key_count_ > shards) return Errc::too_many_keys;
+    const auto it = shards_.find(key);
+    if (it == shards_.end()) return Errc::shard_not_found;
+    return it->second;
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    [[nodiscard]] std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+
+  // Heterogeneous lookup: shard() looks a string_view up without building a string.
+  std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> shards_;
+  std::size_t key_count_ = 0;  // as listed, duplicates included (Go counts map entries)
+};
+
+template <class T, Sharder S = FnvSharder>
+class Log {
+ public:
+  using value_type = T;
+  using sharder_type = S;
+
+  // Throws std::invalid_argument naming the first invalid option.
+  explicit Log(Options options = {}, S sharder = S{})
+      : options_((validate(options), std::move(options))),
+        sharder_(std::move(sharder)),
+        shards_(options_.shards, detail::SharedOptionsTag{}, std::make_shared<const memlog::Options>(options_.log)) {}
+
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends to the key's shard; the offset is that shard's.
+  [[nodiscard]] Result<Offset> write(std::string_view key, T data) {
+    const auto shard = find(key);
+    if (!shard) return shard.error();
+    return (*shard)->write(std::move(data));
+  }
+
+  [[nodiscard]] Result<Record<T>> read(std::string_view key, Offset offset) const {
+    const auto shard = find(key);
+    if (!shard) return shard.error();
+    return (*shard)->read(offset);
+  }
+
+  [[nodiscard]] Result<OffsetRange> range(std::string_view key) const {
+    const auto shard = find(key);
+    if (!shard) return shard.error();
+    return (*shard)->range();
+  }
+
+  // A stream over the key's shard (it sees every key that shares the shard).
+  [[nodiscard]] Result<Stream<T>> stream(std::string_view key, Offset start, std::stop_token stop = {}) const {
+    const auto shard = find(key);
+    if (!shard) return shard.error();
+    return (*shard)->stream(start, std::move(stop));
+  }
+
+  [[nodiscard]] std::size_t shards() const noexcept { return shards_.size(); }
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+  [[nodiscard]] const S& sharder() const noexcept { return sharder_; }
+
+ private:
+  static void validate(const Options& options) {
+    if (options.shards < 2) {
+      throw std::invalid_argument("memlog: sharded shards must be greater than 1");
+    }
+    if (options.shards > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+      throw std::invalid_argument("memlog: sharded shards must not exceed INT32_MAX");
+    }
+    detail::validate(options.log);
+  }
+
+  // The key's shard, or the sharder's error as is. An index the sharder
+  // should not have returned (>= shards) gives Errc::shard_not_found.
+  [[nodiscard]] Result<memlog::Log<T>*> find(std::string_view key) const {
+    const Result<std::size_t> index = sharder_.shard(key, shards_.size());
+    if (!index) return index.error();
+    if (*index >= shards_.size()) return Errc::shard_not_found;
+    return const_cast<memlog::Log<T>*>(&shards_[*index]);
+  }
+
+  const Options options_;
+  S sharder_;
+  detail::FixedArray<memlog::Log<T>> shards_;  // one allocation; shards share one Options
+};
+
+}  // namespace memlog::sharded
