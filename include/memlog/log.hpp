@@ -7,8 +7,9 @@
 // records are purged and its storage becomes the new active segment. Both are
 // guarded by one std::shared_mutex: writers take it exclusively, readers share
 // it. `next_` (the offset the next write gets) is also published as an atomic
-// so that waiting streams can poll it without the lock, and `waiters_` counts
-// parked streams so that a write only pays for a notify when someone sleeps.
+// so that waiting streams can poll it without the lock, and `wake_at_` holds
+// the lowest offset a parked stream waits for, so that a write pays for a
+// notify only when it writes the record someone sleeps on.
 
 #include <algorithm>
 #include <atomic>
@@ -100,13 +101,13 @@ class Log {
       offset = next_.load(std::memory_order_relaxed);  // only written under mu_
       if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
       append(Record<T>{Header{offset, now()}, std::move(data)});
-      // seq_cst: with the seq_cst load of waiters_ below, and the stream's
-      // seq_cst increment of waiters_ followed by its load of next_, this is
-      // a Dekker pair: either the write sees the waiter and notifies, or the
-      // waiter sees this offset and does not sleep.
+      // seq_cst: with the seq_cst load of wake_at_ in wake_streams(), and a
+      // parked stream's seq_cst store to wake_at_ followed by its load of
+      // next_, this is a Dekker pair: either the writer sees the stream's
+      // wake_at_ and notifies, or the stream sees this offset and does not sleep.
       next_.store(offset + 1, std::memory_order_seq_cst);
     }
-    wake_streams();
+    wake_streams(offset);
     return offset;
   }
 
@@ -246,12 +247,17 @@ class Log {
     return next_.load(std::memory_order_seq_cst) > position;
   }
 
-  void wake_streams() const {
+  // Wakes the parked streams if one of them waits for `written`.
+  void wake_streams(Offset written) const {
     // seq_cst: second half of the Dekker pair described in write().
-    if (waiters_.load(std::memory_order_seq_cst) == 0) return;
-    // Taking wait_mu_ orders this write before a waiter's predicate check or
-    // after its wait began; either way it cannot miss the notify.
-    { std::lock_guard guard(wait_mu_); }
+    if (wake_at_.load(std::memory_order_seq_cst) > written) return;
+    {
+      // Under wait_mu_: a stream checks its predicate and starts waiting
+      // under the same mutex, so it either sees this write or gets the notify.
+      std::lock_guard guard(wait_mu_);
+      // relaxed: wait_mu_ orders it; woken streams that still wait re-arm it.
+      wake_at_.store(no_waiter, std::memory_order_relaxed);
+    }
     wake_.notify_all();
   }
 
@@ -261,7 +267,8 @@ class Log {
   [[nodiscard]] WaitStatus wait_until(Offset position, const std::stop_token& stop,
                                       const std::chrono::time_point<Clock, Duration>* deadline) const {
     if (options_->stream_spin > std::chrono::nanoseconds::zero()) {
-      if (spin(position, stop)) return written(position) ? WaitStatus::ready : WaitStatus::stopped;
+      if (const auto status = spin(position, stop, deadline); status != WaitStatus::timed_out) return status;
+      if (deadline != nullptr && Clock::now() >= *deadline) return WaitStatus::timed_out;
     }
 
     std::stop_callback on_stop(stop, [this] {
@@ -269,36 +276,37 @@ class Log {
       wake_.notify_all();
     });
     std::unique_lock lock(wait_mu_);
-    // seq_cst: first half of the Dekker pair described in write().
-    waiters_.fetch_add(1, std::memory_order_seq_cst);
-    WaitStatus status = WaitStatus::ready;
-    while (!written(position)) {
-      if (stop.stop_requested()) {
-        status = WaitStatus::stopped;
-        break;
-      }
+    while (true) {
+      // seq_cst store: first half of the Dekker pair described in write().
+      // A plain load + store makes a safe min: every writer of wake_at_ holds wait_mu_.
+      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_seq_cst);
+      if (written(position)) return WaitStatus::ready;
+      if (stop.stop_requested()) return WaitStatus::stopped;
       if (deadline == nullptr) {
         wake_.wait(lock);
       } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
-        if (!written(position)) status = stop.stop_requested() ? WaitStatus::stopped : WaitStatus::timed_out;
-        break;
+        if (written(position)) return WaitStatus::ready;
+        return stop.stop_requested() ? WaitStatus::stopped : WaitStatus::timed_out;
       }
     }
-    // relaxed: a writer that still sees the old count only sends a needless notify.
-    waiters_.fetch_sub(1, std::memory_order_relaxed);
-    return status;
   }
 
-  // Busy-waits up to stream_spin; true when the wait is over (written or stopped).
-  [[nodiscard]] bool spin(Offset position, const std::stop_token& stop) const noexcept {
+  // Busy-waits up to stream_spin (or the deadline, if sooner). timed_out
+  // means "still not written": the caller parks or reports the deadline.
+  template <class Clock, class Duration>
+  [[nodiscard]] WaitStatus spin(Offset position, const std::stop_token& stop,
+                                const std::chrono::time_point<Clock, Duration>* deadline) const {
     const auto until = std::chrono::steady_clock::now() + options_->stream_spin;
     for (unsigned i = 1;; ++i) {
       // acquire is enough to see the record; the caller re-reads under the lock.
-      if (next_.load(std::memory_order_acquire) > position) return true;
-      if (stop.stop_requested()) return true;
+      if (next_.load(std::memory_order_acquire) > position) return WaitStatus::ready;
+      if (stop.stop_requested()) return WaitStatus::stopped;
       detail::cpu_relax();
-      // Reading the clock costs as much as ~50 checks; look at it less often.
-      if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) return false;
+      // Reading a clock costs as much as dozens of checks; look less often.
+      if (i % 64 == 0) {
+        if (std::chrono::steady_clock::now() >= until) return WaitStatus::timed_out;
+        if (deadline != nullptr && Clock::now() >= *deadline) return WaitStatus::timed_out;
+      }
     }
   }
 
@@ -314,8 +322,11 @@ class Log {
   // padding would triple the size of an idle shard.
   std::atomic<Offset> next_;
 
-  // Streams parked on wake_; written by streams when they park, read by every write.
-  mutable std::atomic<std::uint32_t> waiters_{0};
+  // The lowest offset a parked stream waits for (no_waiter: none). Lowered
+  // by parking streams and reset by the write that reaches it, both under
+  // wait_mu_; read by every write.
+  static constexpr Offset no_waiter = std::numeric_limits<Offset>::max();
+  mutable std::atomic<Offset> wake_at_{no_waiter};
   mutable std::mutex wait_mu_;
   mutable std::condition_variable wake_;
 };
