@@ -96,18 +96,21 @@ class Log {
     }
 
     Offset offset = 0;
+    bool wake = false;
     {
       std::unique_lock lock(mu_);
       offset = next_.load(std::memory_order_relaxed);  // only written under mu_
       if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
       append(Record<T>{Header{offset, now()}, std::move(data)});
-      // seq_cst: with the seq_cst load of wake_at_ in wake_streams(), and a
-      // parked stream's seq_cst store to wake_at_ followed by its load of
-      // next_, this is a Dekker pair: either the writer sees the stream's
-      // wake_at_ and notifies, or the stream sees this offset and does not sleep.
-      next_.store(offset + 1, std::memory_order_seq_cst);
+      // release: pairs with the acquire load of a spinning stream.
+      next_.store(offset + 1, std::memory_order_release);
+      // relaxed: mu_ orders it. A parking stream stores wake_at_ and then
+      // checks next_ under a shared lock of mu_, so either its check comes
+      // after this critical section (and sees the record) or its store
+      // happens before this load (and we notify).
+      wake = wake_at_.load(std::memory_order_relaxed) <= offset;
     }
-    wake_streams(offset);
+    if (wake) wake_streams();
     return offset;
   }
 
@@ -243,14 +246,15 @@ class Log {
     return nullptr;
   }
 
-  [[nodiscard]] bool written(Offset position) const noexcept {
-    return next_.load(std::memory_order_seq_cst) > position;
+  // Whether `position` is written, checked under a shared lock of mu_: what
+  // makes a parking stream's wake_at_ visible to the next write.
+  [[nodiscard]] bool written_locked(Offset position) const {
+    std::shared_lock lock(mu_);
+    return next_.load(std::memory_order_relaxed) > position;
   }
 
-  // Wakes the parked streams if one of them waits for `written`.
-  void wake_streams(Offset written) const {
-    // seq_cst: second half of the Dekker pair described in write().
-    if (wake_at_.load(std::memory_order_seq_cst) > written) return;
+  // Wakes the parked streams; called without mu_ held (lock order: wait_mu_, then mu_).
+  void wake_streams() const {
     {
       // Under wait_mu_: a stream checks its predicate and starts waiting
       // under the same mutex, so it either sees this write or gets the notify.
@@ -277,15 +281,16 @@ class Log {
     });
     std::unique_lock lock(wait_mu_);
     while (true) {
-      // seq_cst store: first half of the Dekker pair described in write().
-      // A plain load + store makes a safe min: every writer of wake_at_ holds wait_mu_.
-      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_seq_cst);
-      if (written(position)) return WaitStatus::ready;
+      // relaxed: the shared lock in written_locked() orders it against
+      // write() (see there). A load + store is a safe min: every writer of
+      // wake_at_ holds wait_mu_.
+      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+      if (written_locked(position)) return WaitStatus::ready;
       if (stop.stop_requested()) return WaitStatus::stopped;
       if (deadline == nullptr) {
         wake_.wait(lock);
       } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
-        if (written(position)) return WaitStatus::ready;
+        if (written_locked(position)) return WaitStatus::ready;
         return stop.stop_requested() ? WaitStatus::stopped : WaitStatus::timed_out;
       }
     }
@@ -317,14 +322,14 @@ class Log {
   detail::Segment<T> history_;  // guarded by mu_; empty until the first rotation
 
   // The offset the next write gets. Written under mu_ (exclusive); read under
-  // mu_ (relaxed) or lock-free by waiting streams (see written()). It shares
+  // mu_ (relaxed) or lock-free by spinning streams (acquire). It shares
   // a cache line with mu_ on purpose: a write dirties both anyway, and
   // padding would triple the size of an idle shard.
   std::atomic<Offset> next_;
 
   // The lowest offset a parked stream waits for (no_waiter: none). Lowered
   // by parking streams and reset by the write that reaches it, both under
-  // wait_mu_; read by every write.
+  // wait_mu_; read by every write under mu_.
   static constexpr Offset no_waiter = std::numeric_limits<Offset>::max();
   mutable std::atomic<Offset> wake_at_{no_waiter};
   mutable std::mutex wait_mu_;
