@@ -33,7 +33,7 @@ inline constexpr std::size_t default_shards = 1000;
 
 struct Options {
   std::size_t shards = default_shards;  // > 1
-  memlog::Options log;                  // options for every shard
+  memlog::Options log{};                // options for every shard
 };
 
 // Maps a key to a shard index in [0, shards).
@@ -75,16 +75,16 @@ class FnvSharder {
 // One shard per listed key, in list order: key i goes to shard i.
 class KeySharder {
  public:
+  // A key listed twice takes its last position, and counts once, as in Go.
   explicit KeySharder(std::vector<std::string> keys) {
     shards_.reserve(keys.size());
-    for (std::size_t i = 0; i < keys.size(); ++i) shards_.try_emplace(std::move(keys[i]), i);
-    key_count_ = keys.size();
+    for (std::size_t i = 0; i < keys.size(); ++i) shards_.insert_or_assign(std::move(keys[i]), i);
   }
 
   // Errc::too_many_keys when there are more keys than shards (checked first,
   // as in Go); Errc::shard_not_found for an unknown key.
   [[nodiscard]] Result<std::size_t> shard(std::string_view key, std::size_t shards) const {
-    if (key_count_ > shards) return Errc::too_many_keys;
+    if (shards_.size() > shards) return Errc::too_many_keys;
     const auto it = shards_.find(key);
     if (it == shards_.end()) return Errc::shard_not_found;
     return it->second;
@@ -100,7 +100,6 @@ class KeySharder {
 
   // Heterogeneous lookup: shard() looks a string_view up without building a string.
   std::unordered_map<std::string, std::size_t, Hash, std::equal_to<>> shards_;
-  std::size_t key_count_ = 0;  // as listed, duplicates included (Go counts map entries)
 };
 
 template <class T, Sharder S = FnvSharder>

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Shared by .ci/test and .ci/bench; source it, do not run it.
+
+# Debian packages the build needs. With --no-install-recommends, make (a
+# Recommends of cmake) and clang's sanitizer runtimes (libclang-rt-14-dev, a
+# Recommends of clang) would otherwise be missing on a fresh Debian 12.
+PACKAGES="cmake make g++ clang libclang-rt-14-dev catch2 libbenchmark-dev"
+
+# Installs whichever of $PACKAGES are not installed yet.
+memlog_install_packages() {
+  local missing=() pkg
+  for pkg in $PACKAGES; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+
+  echo "==> installing missing packages: ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "error: missing packages (${missing[*]}) and not root; install them first" >&2
+      return 1
+    }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# Prints a stage header.
+memlog_header() {
+  printf '\n==================== %s ====================\n' "$*"
+}
