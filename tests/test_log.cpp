@@ -3,6 +3,11 @@
 // example_batch_test.go (segment-internal cases become cases on a Log), plus
 // the C++-specific contract: option validation, sizes, offset overflow, typed
 // logs, clocks, exception safety and concurrency.
+//
+// Not ported: the Go cases that cancel a context.Context ("fails on cancelled
+// context" / "fails when deadline exceeded" in TestLog_ReadBatch, TestLog_write,
+// TestLog_read, TestSegment_ReadWrite, TestSegment_Write). The C++ calls take
+// no context; cancellation exists only for streams (test_stream.cpp).
 
 #include "support/catch.hpp"
 #include "support/test_data.hpp"
