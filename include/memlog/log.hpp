@@ -154,7 +154,7 @@ class Log {
     std::shared_lock lock(mu_);
     const Offset next = next_.load(std::memory_order_relaxed);
     if (start >= next) return {0, Errc::future_offset};
-    if (start < earliest()) return {0, Errc::out_of_range};
+    if (start < earliest_retained()) return {0, Errc::out_of_range};
 
     const auto available = static_cast<std::size_t>(next - start);
     const std::size_t count = std::min(available, batch.size());
@@ -172,7 +172,7 @@ class Log {
     std::shared_lock lock(mu_);
     const Offset next = next_.load(std::memory_order_relaxed);
     if (next == options_->start_offset) return {};
-    return {earliest(), next - 1};
+    return {earliest_retained(), next - 1};
   }
 
   // A blocking reader from `start` on; see Stream. The log must outlive it.
@@ -190,7 +190,8 @@ class Log {
       : options_(std::move(options)),
         active_(options_->start_offset),
         history_(options_->start_offset),
-        next_(options_->start_offset) {}
+        next_(options_->start_offset),
+        earliest_(options_->start_offset) {}
 
   static void check(const std::shared_ptr<const Options>& options) {
     if (options == nullptr) throw std::invalid_argument("memlog: options must not be null");
@@ -220,19 +221,22 @@ class Log {
       swap(active_, history_);
       active_.reset(start);  // purges the old history
       active_.push(std::move(record), limit);
+      earliest_.store(history_.start(), std::memory_order_relaxed);
     } else {
       // T's move may throw: build the new segment aside, then commit.
       detail::Segment<T> fresh(start);
       fresh.push(std::move(record), limit);
       swap(active_, history_);
       swap(active_, fresh);  // `fresh` now holds the purged records
+      earliest_.store(history_.start(), std::memory_order_relaxed);
     }
   }
 
-  // Requires mu_ held (either way).
-  [[nodiscard]] Offset earliest() const noexcept {
-    return history_.empty() ? active_.start() : history_.start();
-  }
+  // The earliest retained offset; exact under mu_. Without it (a stream's
+  // read-ahead check) relaxed is enough: a purge that happened before the
+  // caller's next() began is seen by coherence; one racing with it is as if
+  // it came after.
+  [[nodiscard]] Offset earliest_retained() const noexcept { return earliest_.load(std::memory_order_relaxed); }
 
   // Requires mu_ held (either way). The stored record, or null and why not.
   [[nodiscard]] const Record<T>* find(Offset offset, std::error_code& error) const noexcept {
@@ -326,6 +330,10 @@ class Log {
   // a cache line with mu_ on purpose: a write dirties both anyway, and
   // padding would triple the size of an idle shard.
   std::atomic<Offset> next_;
+
+  // The earliest retained offset: active_.start() until the first rotation,
+  // then history_.start(). Written under mu_ (exclusive) at a rotation.
+  std::atomic<Offset> earliest_;
 
   // The lowest offset a parked stream waits for (no_waiter: none). Lowered
   // by parking streams and reset by the write that reaches it, both under

@@ -4,10 +4,11 @@
 #include <chrono>
 #include <cstddef>
 #include <iterator>
-#include <optional>
+#include <type_traits>
 #include <stop_token>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "errors.hpp"
 #include "record.hpp"
@@ -31,7 +32,9 @@ class Log;
 // Errc::timed_out without ending the stream.
 //
 // Blocking: next() blocks; it spins up to Options::stream_spin before it
-// parks. It allocates only what copying the record allocates.
+// parks. A stream that is behind reads ahead up to 32 records under one
+// shared lock (a record read ahead is still checked against the purge before
+// it is returned), so it holds up to 32 records of its own.
 template <class T>
 class Stream {
  public:
@@ -85,17 +88,40 @@ class Stream {
  private:
   static constexpr const std::chrono::steady_clock::time_point* no_deadline = nullptr;
 
+  // Records copied per refill of the read-ahead. One shared lock and one
+  // batch copy serve up to this many next() calls while a stream catches up;
+  // it bounds what a stream holds besides the log.
+  static constexpr std::size_t read_ahead = 32;
+
+  // read_batch fills a span of records in place: T must be default-
+  // constructible and assignable. Other Ts read one record at a time.
+  static constexpr bool batched = std::default_initializable<T> && std::is_copy_assignable_v<T>;
+
   template <class Clock, class Duration>
   Result<Record<T>> next_impl(const std::chrono::time_point<Clock, Duration>* deadline) {
+    Record<T>* record = nullptr;
+    if (const std::error_code error = advance(record, deadline)) return error;
+    return std::move(*record);
+  }
+
+  // Points `record` at the record at position() (in the read-ahead buffer)
+  // and moves on, waiting for it if need be; or returns why not.
+  template <class Clock, class Duration>
+  std::error_code advance(Record<T>*& record, const std::chrono::time_point<Clock, Duration>* deadline) {
     if (error_) return error_;
     while (true) {
       if (stop_.stop_requested()) return end_with(Errc::cancelled);
-      Result<Record<T>> record = log_->read(position_);
-      if (record) {
+      if (head_ < tail_) {
+        // A record read ahead may have been purged since: the stream must
+        // end exactly where a fresh read would fail.
+        if (position_ < log_->earliest_retained()) return end_with(Errc::out_of_range);
+        record = &buffered(head_++);
         ++position_;  // cannot overflow: no record has offset INT64_MAX
-        return record;
+        return {};
       }
-      if (record.error() != Errc::future_offset) return end_with(record.error());
+      const std::error_code error = refill();
+      if (!error) continue;
+      if (error != Errc::future_offset) return end_with(error);
       switch (log_->wait_until(position_, stop_, deadline)) {
         case Log<T>::WaitStatus::ready: break;
         case Log<T>::WaitStatus::stopped: return end_with(Errc::cancelled);
@@ -104,9 +130,30 @@ class Stream {
     }
   }
 
+  // Reads ahead from position(); the read error when nothing was read.
+  std::error_code refill() {
+    head_ = tail_ = 0;
+    if constexpr (batched) {
+      if (buffer_.empty()) buffer_.resize(read_ahead);
+      const auto result = log_->read_batch(position_, buffer_);
+      tail_ = result.count;
+      return result.count > 0 ? std::error_code{} : result.error;
+    } else {
+      Result<Record<T>> result = log_->read(position_);
+      if (!result) return result.error();
+      buffer_.clear();
+      buffer_.push_back(std::move(*result));
+      tail_ = 1;
+      return {};
+    }
+  }
+
+  Record<T>& buffered(std::size_t i) noexcept { return buffer_[i]; }
+
   std::error_code end_with(Errc error) noexcept { return end_with(make_error_code(error)); }
   std::error_code end_with(std::error_code error) noexcept {
     error_ = error;
+    head_ = tail_ = 0;
     return error_;
   }
 
@@ -114,7 +161,9 @@ class Stream {
   Offset position_;
   std::stop_token stop_;
   std::error_code error_;
-  std::optional<Record<T>> current_;  // what the range-for iterator points at
+  std::vector<Record<T>> buffer_;  // read-ahead: buffer_[head_, tail_) are position() on
+  std::size_t head_ = 0;
+  std::size_t tail_ = 0;
 };
 
 // Single-pass iterator over a Stream; equals end() once the stream has ended.
@@ -128,16 +177,14 @@ class Stream<T>::iterator {
 
   iterator() = default;
 
-  [[nodiscard]] reference operator*() const noexcept { return *stream_->current_; }
-  [[nodiscard]] const Record<T>* operator->() const noexcept { return &*stream_->current_; }
+  [[nodiscard]] reference operator*() const noexcept { return *current_; }
+  [[nodiscard]] const Record<T>* operator->() const noexcept { return current_; }
 
+  // Waits for the next record; the iterator then points into the stream's
+  // read-ahead buffer, so range-for copies no record.
   iterator& operator++() {
-    Result<Record<T>> record = stream_->next();
-    if (record) {
-      stream_->current_ = std::move(*record);
-    } else {
-      stream_->current_.reset();
-    }
+    Record<T>* record = nullptr;
+    current_ = stream_->advance(record, no_deadline) ? nullptr : record;
     return *this;
   }
   void operator++(int) { ++*this; }
@@ -147,9 +194,10 @@ class Stream<T>::iterator {
  private:
   friend class Stream;
   explicit iterator(Stream& stream) noexcept : stream_(&stream) {}
-  [[nodiscard]] bool at_end() const noexcept { return stream_ == nullptr || !stream_->current_.has_value(); }
+  [[nodiscard]] bool at_end() const noexcept { return current_ == nullptr; }
 
   Stream* stream_ = nullptr;
+  const Record<T>* current_ = nullptr;
 };
 
 }  // namespace memlog
