@@ -4,7 +4,7 @@
 # Debian packages the build needs. With --no-install-recommends, make (a
 # Recommends of cmake) and clang's sanitizer runtimes (libclang-rt-14-dev, a
 # Recommends of clang) would otherwise be missing on a fresh Debian 12.
-PACKAGES="cmake make g++ clang libclang-rt-14-dev catch2 libbenchmark-dev pkg-config libcpp-httplib-dev curl chromium"
+PACKAGES="cmake make g++ clang libclang-rt-14-dev catch2 libbenchmark-dev python3 pkg-config libcpp-httplib-dev curl chromium"
 
 # Installs whichever of $PACKAGES are not installed yet.
 memlog_install_packages() {

@@ -1,0 +1,290 @@
+// memlog::Stream: delivery latency, throughput, and what idle streams cost a
+// writer. A bare std::mutex + std::condition_variable hand-off with the same
+// pacing runs in the same process as the baseline for the latency figures.
+//
+// Latency (p50_us, p99_us, max_us) is from the call of write() (for the
+// baseline: just before it takes the mutex) to the return of the stream's
+// next(), both on steady_clock. Measured from the *return* of write() instead,
+// a woken reader often comes first (the futex wake inside notify returns
+// after the reader runs), giving negative figures; p50_from_return_us shows
+// that variant.
+// The writer paces itself by busy-waiting, one record every 100 us, so that a
+// sleep's wake-up jitter does not pace the measurement; it therefore keeps one
+// of the machine's cores busy, as a hot producer would.
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <latch>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <memlog/memlog.hpp>
+
+#include "bench_util.hpp"
+
+namespace {
+
+using Log = memlog::Log<std::string>;
+
+constexpr std::int64_t latency_records = 10'000;  // 1 s at 100 us each
+constexpr std::int64_t pace_ns = 100'000;
+constexpr std::int64_t warmup_records = 20;  // not counted: threads still settling
+constexpr std::int64_t start_delay_ns = 2'000'000;
+
+// What one paced run measured: per stream, when each record arrived; when
+// the writer's call returned; and what it cost.
+struct PacedRun {
+  std::vector<std::int64_t> called;                 // called[i]: write i was called
+  std::vector<std::int64_t> written;                // written[i]: write i returned
+  std::vector<std::vector<std::int64_t>> arrived;   // arrived[s][i]: stream s got i
+  std::vector<std::int64_t> stream_cpu_ns;          // per stream thread
+  std::int64_t wall_ns = 0;
+  std::int64_t context_switches = 0;
+  std::int64_t errors = 0;
+
+  explicit PacedRun(int streams)
+      : called(latency_records, 0),
+        written(latency_records, 0),
+        arrived(static_cast<std::size_t>(streams), std::vector<std::int64_t>(latency_records, 0)),
+        stream_cpu_ns(static_cast<std::size_t>(streams), 0) {}
+};
+
+void report_latency(benchmark::State& state, PacedRun& run) {
+  std::vector<std::int64_t> latency;
+  std::vector<std::int64_t> from_return;
+  for (const auto& arrived : run.arrived) {
+    for (std::int64_t i = warmup_records; i < latency_records; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      latency.push_back(arrived[k] - run.called[k]);
+      from_return.push_back(arrived[k] - run.written[k]);
+    }
+  }
+  const auto streams = static_cast<double>(run.arrived.size());
+  const double delivered = static_cast<double>(latency_records) * streams;
+  std::int64_t cpu = 0;
+  for (const auto c : run.stream_cpu_ns) cpu += c;
+
+  state.SetIterationTime(static_cast<double>(run.wall_ns) * 1e-9);
+  state.counters["p50_us"] = bench::quantile(latency, 0.50) / 1e3;
+  state.counters["p99_us"] = bench::quantile(latency, 0.99) / 1e3;
+  state.counters["max_us"] = bench::quantile(latency, 1.0) / 1e3;
+  state.counters["p50_from_return_us"] = bench::quantile(from_return, 0.50) / 1e3;
+  state.counters["csw_per_record"] = static_cast<double>(run.context_switches) / delivered;
+  // Per stream thread: share of one core it used, and CPU per record.
+  state.counters["stream_cpu_pct"] = 100.0 * static_cast<double>(cpu) / streams / static_cast<double>(run.wall_ns);
+  state.counters["stream_cpu_us_per_record"] = static_cast<double>(cpu) / delivered / 1e3;
+  if (run.errors != 0) state.SkipWithError("a stream failed");
+}
+
+// Runs the paced writer on this thread: write(i) once i * pace has passed.
+template <class Write>
+void paced_writer(PacedRun& run, Write&& write) {
+  const std::int64_t t0 = bench::now_ns() + start_delay_ns;
+  for (std::int64_t i = 0; i < latency_records; ++i) {
+    bench::spin_until(t0 + i * pace_ns);
+    run.called[static_cast<std::size_t>(i)] = bench::now_ns();
+    write();
+    run.written[static_cast<std::size_t>(i)] = bench::now_ns();
+  }
+  run.wall_ns = bench::now_ns() - t0;
+}
+
+// Args: streams, stream_spin in microseconds.
+void BM_stream_latency(benchmark::State& state) {
+  const auto streams = static_cast<int>(state.range(0));
+  const auto spin = std::chrono::microseconds(state.range(1));
+  for (auto _ : state) {
+    PacedRun run(streams);
+    Log log({.max_segment_size = static_cast<std::size_t>(latency_records), .stream_spin = spin});
+    std::latch ready(streams + 1);
+    std::atomic<std::int64_t> errors{0};
+    std::vector<std::thread> readers;
+    for (int s = 0; s < streams; ++s) {
+      readers.emplace_back([&, s] {
+        auto stream = log.stream(0);
+        auto& arrived = run.arrived[static_cast<std::size_t>(s)];
+        ready.arrive_and_wait();
+        const std::int64_t cpu0 = bench::thread_cpu_ns();
+        for (std::int64_t i = 0; i < latency_records; ++i) {
+          auto record = stream.next();
+          const std::int64_t t = bench::now_ns();
+          if (!record) {
+            errors.fetch_add(1);
+            break;
+          }
+          arrived[static_cast<std::size_t>(record->metadata.offset)] = t;
+        }
+        run.stream_cpu_ns[static_cast<std::size_t>(s)] = bench::thread_cpu_ns() - cpu0;
+      });
+    }
+    ready.arrive_and_wait();
+    const std::int64_t csw0 = bench::context_switches();
+    paced_writer(run, [&] { (void)log.write(bench::payload); });
+    for (auto& r : readers) r.join();
+    run.context_switches = bench::context_switches() - csw0;
+    run.errors = errors.load();
+    report_latency(state, run);
+  }
+}
+
+// The baseline: the writer bumps a counter under a mutex and notifies; each
+// reader waits with a predicate for the next count.
+void BM_condvar_latency(benchmark::State& state) {
+  const auto streams = static_cast<int>(state.range(0));
+  for (auto _ : state) {
+    PacedRun run(streams);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::int64_t count = 0;  // guarded by mu
+    std::latch ready(streams + 1);
+    std::vector<std::thread> readers;
+    for (int s = 0; s < streams; ++s) {
+      readers.emplace_back([&, s] {
+        auto& arrived = run.arrived[static_cast<std::size_t>(s)];
+        ready.arrive_and_wait();
+        const std::int64_t cpu0 = bench::thread_cpu_ns();
+        for (std::int64_t i = 0; i < latency_records; ++i) {
+          {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return count > i; });
+          }
+          arrived[static_cast<std::size_t>(i)] = bench::now_ns();
+        }
+        run.stream_cpu_ns[static_cast<std::size_t>(s)] = bench::thread_cpu_ns() - cpu0;
+      });
+    }
+    ready.arrive_and_wait();
+    const std::int64_t csw0 = bench::context_switches();
+    paced_writer(run, [&] {
+      {
+        std::lock_guard lock(mu);
+        ++count;
+      }
+      cv.notify_all();
+    });
+    for (auto& r : readers) r.join();
+    run.context_switches = bench::context_switches() - csw0;
+    report_latency(state, run);
+  }
+}
+
+void latency_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"streams", "spin_us"})->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+}
+
+// Baseline and memlog interleaved, so that both see the same machine state.
+BENCHMARK(BM_condvar_latency)->ArgName("streams")->Arg(1)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_stream_latency)->Args({1, 0})->Args({1, 200})->Apply(latency_args);
+BENCHMARK(BM_condvar_latency)->ArgName("streams")->Arg(4)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_stream_latency)->Args({4, 0})->Args({4, 200})->Apply(latency_args);
+
+// One writer writes 1M records as fast as it can; each stream reads all of
+// them from offset 0. The segment holds them all, so nothing is purged and
+// the figure is about delivery. Per stream: records / (time of its last
+// record - start). /streams:0 is the writer alone, for comparison.
+void BM_stream_throughput(benchmark::State& state) {
+  const auto streams = static_cast<int>(state.range(0));
+  constexpr std::int64_t records = 1'000'000;
+  std::vector<double> per_stream_rate;
+  std::vector<double> writer_ns;
+  std::vector<double> csw;
+  for (auto _ : state) {
+    Log log({.max_segment_size = std::size_t{1} << 20});
+    std::latch ready(streams + 1);
+    std::atomic<std::int64_t> errors{0};
+    std::vector<std::int64_t> done(static_cast<std::size_t>(streams), 0);
+    std::vector<std::thread> readers;
+    for (int s = 0; s < streams; ++s) {
+      readers.emplace_back([&, s] {
+        auto stream = log.stream(0);
+        ready.arrive_and_wait();
+        for (std::int64_t i = 0; i < records; ++i) {
+          auto record = stream.next();
+          if (!record) {
+            errors.fetch_add(1);
+            break;
+          }
+          benchmark::DoNotOptimize(record);
+        }
+        done[static_cast<std::size_t>(s)] = bench::now_ns();
+      });
+    }
+    ready.arrive_and_wait();
+    const std::int64_t csw0 = bench::context_switches();
+    const std::int64_t t0 = bench::now_ns();
+    for (std::int64_t i = 0; i < records; ++i) (void)log.write(bench::payload);
+    const std::int64_t written = bench::now_ns();
+    for (auto& r : readers) r.join();
+    csw.push_back(static_cast<double>(bench::context_switches() - csw0) /
+                  static_cast<double>(records * std::max(streams, 1)));
+    if (errors.load() != 0) state.SkipWithError("a stream failed");
+
+    std::int64_t last = written;
+    double rate_sum = 0;
+    for (const auto d : done) {
+      last = std::max(last, d);
+      rate_sum += static_cast<double>(records) / (static_cast<double>(d - t0) * 1e-9);
+    }
+    per_stream_rate.push_back(streams > 0 ? rate_sum / streams : 0.0);
+    writer_ns.push_back(static_cast<double>(written - t0) / static_cast<double>(records));
+    state.SetIterationTime(static_cast<double>(last - t0) * 1e-9);
+  }
+  state.counters["records_per_s_per_stream"] = bench::median(per_stream_rate);
+  state.counters["records_per_s_total"] = bench::median(per_stream_rate) * streams;
+  state.counters["writer_ns_per_write"] = bench::median(writer_ns);
+  state.counters["csw_per_record"] = bench::median(csw);
+}
+BENCHMARK(BM_stream_throughput)
+    ->ArgName("streams")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(4)
+    ->Iterations(3)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Write cost with N streams parked at a far-future offset, which no write in
+// this benchmark reaches: ideally a write pays nothing for them (compare /0
+// and /4). csw_per_write shows whether writes wake the parked streams.
+void BM_write_idle_streams(benchmark::State& state) {
+  const auto streams = static_cast<int>(state.range(0));
+  Log log({.max_segment_size = 1000});
+  std::stop_source stop;
+  std::latch ready(streams + 1);
+  std::vector<std::thread> idle;
+  for (int s = 0; s < streams; ++s) {
+    idle.emplace_back([&] {
+      auto stream = log.stream(memlog::Offset{1} << 62, stop.get_token());
+      ready.arrive_and_wait();
+      auto record = stream.next();  // parks until stopped
+      benchmark::DoNotOptimize(record);
+    });
+  }
+  ready.arrive_and_wait();
+  // Let the streams reach the condition variable. Not a correctness wait:
+  // a stream that parks a little late only makes the first writes cheaper.
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+  const std::int64_t csw0 = bench::context_switches();
+  for (auto _ : state) {
+    auto offset = log.write(bench::payload);
+    benchmark::DoNotOptimize(offset);
+  }
+  const std::int64_t csw = bench::context_switches() - csw0;
+  stop.request_stop();
+  for (auto& t : idle) t.join();
+  state.SetItemsProcessed(state.iterations());
+  state.counters["csw_per_write"] = static_cast<double>(csw) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_write_idle_streams)->ArgName("streams")->Arg(0)->Arg(4)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
