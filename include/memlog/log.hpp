@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/adaptive_lock.hpp"
 #include "detail/cpu.hpp"
 #include "detail/segment.hpp"
 #include "errors.hpp"
@@ -98,7 +99,7 @@ class Log {
     Offset offset = 0;
     bool wake = false;
     {
-      std::unique_lock lock(mu_);
+      detail::SpinThenLock lock(mu_);
       offset = next_.load(std::memory_order_relaxed);  // only written under mu_
       if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
       append(Record<T>{Header{offset, now()}, std::move(data)});
@@ -117,7 +118,7 @@ class Log {
   // A copy of the record at `offset`. Errors: future_offset (not written
   // yet), out_of_range (negative, before the start, or purged).
   [[nodiscard]] Result<Record<T>> read(Offset offset) const {
-    std::shared_lock lock(mu_);
+    detail::SpinThenLockShared lock(mu_);
     std::error_code error;
     const Record<T>* record = find(offset, error);
     if (record == nullptr) return error;
@@ -133,7 +134,7 @@ class Log {
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
     using R = std::invoke_result_t<F&, const Record<T>&>;
     using Out = std::conditional_t<std::is_void_v<R>, std::error_code, Result<std::remove_cvref_t<R>>>;
-    std::shared_lock lock(mu_);
+    detail::SpinThenLockShared lock(mu_);
     std::error_code error;
     const Record<T>* record = find(offset, error);
     if (record == nullptr) return Out(error);
@@ -151,7 +152,7 @@ class Log {
   // retained; {0, {}} for an empty batch.
   [[nodiscard]] ReadBatchResult read_batch(Offset start, std::span<Record<T>> batch) const {
     if (batch.empty()) return {};
-    std::shared_lock lock(mu_);
+    detail::SpinThenLockShared lock(mu_);
     const Offset next = next_.load(std::memory_order_relaxed);
     if (start >= next) return {0, Errc::future_offset};
     if (start < earliest_retained()) return {0, Errc::out_of_range};
@@ -169,7 +170,7 @@ class Log {
   // Earliest and latest retained offsets, {-1, -1} while empty. A snapshot:
   // concurrent writes may move it on as soon as it returns.
   [[nodiscard]] OffsetRange range() const {
-    std::shared_lock lock(mu_);
+    detail::SpinThenLockShared lock(mu_);
     const Offset next = next_.load(std::memory_order_relaxed);
     if (next == options_->start_offset) return {};
     return {earliest_retained(), next - 1};
@@ -253,7 +254,7 @@ class Log {
   // Whether `position` is written, checked under a shared lock of mu_: what
   // makes a parking stream's wake_at_ visible to the next write.
   [[nodiscard]] bool written_locked(Offset position) const {
-    std::shared_lock lock(mu_);
+    detail::SpinThenLockShared lock(mu_);
     return next_.load(std::memory_order_relaxed) > position;
   }
 
