@@ -596,8 +596,9 @@ TEST_CASE("a T whose copy throws bad_alloc halfway through a run never corrupts 
     const memlog::OffsetRange r = log.range();
     const auto retained = r.latest - r.earliest + 1;
     batch.clear();
-    // The log holds its records, the stream at most one in flight, nothing else.
-    CHECK(Flaky::live == retained);
+    // The log holds its records, the stream at most its read-ahead, nothing else.
+    CHECK(Flaky::live >= retained);
+    CHECK(Flaky::live <= retained + static_cast<long>(memlog::Stream<Flaky>::read_ahead));
   }
   CHECK(Flaky::live == 0);
 }
@@ -719,7 +720,8 @@ TEST_CASE("every stream that is stopped, ended or destroyed releases everything"
         (void)r;
         if (++n == 2) break;
       }
-      CHECK(Counted::live - live_before <= held + 1);  // the stream may keep the current record
+      // a live stream may keep its read-ahead
+      CHECK(Counted::live - live_before <= held + static_cast<long>(memlog::Stream<Counted>::read_ahead));
     }
     CHECK(Counted::live - live_before == held);
 

@@ -40,6 +40,11 @@ class Stream {
  public:
   class iterator;
 
+  // Records copied per refill of the read-ahead. One shared lock and one
+  // batch copy serve up to this many next() calls while a stream catches up;
+  // a live stream holds at most this many Ts, an ended one none.
+  static constexpr std::size_t read_ahead = 32;
+
   Stream(const Log<T>& log, Offset start, std::stop_token stop = {}) noexcept
       : log_(&log), position_(start), stop_(std::move(stop)) {}
 
@@ -87,11 +92,6 @@ class Stream {
 
  private:
   static constexpr const std::chrono::steady_clock::time_point* no_deadline = nullptr;
-
-  // Records copied per refill of the read-ahead. One shared lock and one
-  // batch copy serve up to this many next() calls while a stream catches up;
-  // it bounds what a stream holds besides the log.
-  static constexpr std::size_t read_ahead = 32;
 
   // read_batch fills a span of records in place: T must be default-
   // constructible and assignable. Other Ts read one record at a time.
@@ -154,6 +154,7 @@ class Stream {
   std::error_code end_with(std::error_code error) noexcept {
     error_ = error;
     head_ = tail_ = 0;
+    buffer_ = {};  // an ended stream keeps nothing
     return error_;
   }
 
