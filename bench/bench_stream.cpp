@@ -191,12 +191,13 @@ BENCHMARK(BM_stream_latency)->Args({4, 0})->Args({4, 200})->Apply(latency_args);
 // record - start). /streams:0 is the writer alone, for comparison.
 void BM_stream_throughput(benchmark::State& state) {
   const auto streams = static_cast<int>(state.range(0));
+  const auto spin = std::chrono::microseconds(state.range(1));
   constexpr std::int64_t records = 1'000'000;
   std::vector<double> per_stream_rate;
   std::vector<double> writer_ns;
   std::vector<double> csw;
   for (auto _ : state) {
-    Log log({.max_segment_size = std::size_t{1} << 20});
+    Log log({.max_segment_size = std::size_t{1} << 20, .stream_spin = spin});
     std::latch ready(streams + 1);
     std::atomic<std::int64_t> errors{0};
     std::vector<std::int64_t> done(static_cast<std::size_t>(streams), 0);
@@ -242,10 +243,11 @@ void BM_stream_throughput(benchmark::State& state) {
   state.counters["csw_per_record"] = bench::median(csw);
 }
 BENCHMARK(BM_stream_throughput)
-    ->ArgName("streams")
-    ->Arg(0)
-    ->Arg(1)
-    ->Arg(4)
+    ->ArgNames({"streams", "spin_us"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({4, 0})
+    ->Args({1, 50})
     ->Iterations(3)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
