@@ -192,6 +192,7 @@ BENCHMARK(BM_stream_latency)->Args({4, 0})->Args({4, 200})->Apply(latency_args);
 void BM_stream_throughput(benchmark::State& state) {
   const auto streams = static_cast<int>(state.range(0));
   const auto spin = std::chrono::microseconds(state.range(1));
+  const bool range_for = state.range(2) != 0;  // zero-copy delivery instead of next()
   constexpr std::int64_t records = 1'000'000;
   std::vector<double> per_stream_rate;
   std::vector<double> writer_ns;
@@ -206,13 +207,22 @@ void BM_stream_throughput(benchmark::State& state) {
       readers.emplace_back([&, s] {
         auto stream = log.stream(0);
         ready.arrive_and_wait();
-        for (std::int64_t i = 0; i < records; ++i) {
-          auto record = stream.next();
-          if (!record) {
-            errors.fetch_add(1);
-            break;
+        if (range_for) {
+          std::int64_t seen = 0;
+          for (const auto& record : stream) {
+            benchmark::DoNotOptimize(&record);
+            if (++seen == records) break;
           }
-          benchmark::DoNotOptimize(record);
+          if (seen != records) errors.fetch_add(1);
+        } else {
+          for (std::int64_t i = 0; i < records; ++i) {
+            auto record = stream.next();
+            if (!record) {
+              errors.fetch_add(1);
+              break;
+            }
+            benchmark::DoNotOptimize(record);
+          }
         }
         done[static_cast<std::size_t>(s)] = bench::now_ns();
       });
@@ -243,11 +253,13 @@ void BM_stream_throughput(benchmark::State& state) {
   state.counters["csw_per_record"] = bench::median(csw);
 }
 BENCHMARK(BM_stream_throughput)
-    ->ArgNames({"streams", "spin_us"})
-    ->Args({0, 0})
-    ->Args({1, 0})
-    ->Args({4, 0})
-    ->Args({1, 50})
+    ->ArgNames({"streams", "spin_us", "range_for"})
+    ->Args({0, 0, 0})
+    ->Args({1, 0, 0})
+    ->Args({4, 0, 0})
+    ->Args({1, 0, 1})
+    ->Args({4, 0, 1})
+    ->Args({1, 50, 1})
     ->Iterations(3)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

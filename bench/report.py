@@ -27,6 +27,7 @@ BINARIES = ["bench_log", "bench_stream", "bench_sharded", "bench_memory"]
 #  "cost" (lower is better) or "rate" (higher is better), target text, target check)
 LAT = "BM_stream_latency/streams:{}/spin_us:{}/iterations:1/manual_time"
 CV = "BM_condvar_latency/streams:{}/iterations:1/manual_time"
+TP = "BM_stream_throughput/streams:{}/spin_us:{}/range_for:{}/iterations:3/manual_time"
 ROWS = [
     ("write, 1 thread", "BM_write/real_time/threads:1", "real_time", "ns/op", 72.9, "cost", 30),
     ("write, 2 threads", "BM_write/real_time/threads:2", "real_time", "ns/op", 78.7, "cost", None),
@@ -46,15 +47,16 @@ ROWS = [
     ("baseline condvar latency p50, 1 reader", CV.format(1), "p50_us", "us", None, "cost", None),
     ("baseline condvar latency p99, 1 reader", CV.format(1), "p99_us", "us", None, "cost", None),
     ("baseline condvar latency p50, 4 readers", CV.format(4), "p50_us", "us", None, "cost", None),
-    ("stream throughput, 1 stream", "BM_stream_throughput/streams:1/spin_us:0/iterations:3/manual_time",
-     "records_per_s_per_stream", "M rec/s", 1.78, "rate", 10),
-    ("stream throughput, 4 streams, per stream", "BM_stream_throughput/streams:4/spin_us:0/iterations:3/manual_time",
+    ("stream throughput, 1 stream, range-for", TP.format(1, 0, 1), "records_per_s_per_stream", "M rec/s", 1.78, "rate", 10),
+    ("stream throughput, 4 streams, range-for, per stream", TP.format(4, 0, 1),
      "records_per_s_per_stream", "M rec/s", 0.89, "rate", 4),
-    ("stream throughput, 1 stream, spin 50 us", "BM_stream_throughput/streams:1/spin_us:50/iterations:3/manual_time",
+    ("stream throughput, 1 stream, next()", TP.format(1, 0, 0), "records_per_s_per_stream", "M rec/s", 1.78, "rate", None),
+    ("stream throughput, 4 streams, next(), per stream", TP.format(4, 0, 0),
+     "records_per_s_per_stream", "M rec/s", 0.89, "rate", None),
+    ("stream throughput, 1 stream, range-for, spin 50 us", TP.format(1, 50, 1),
      "records_per_s_per_stream", "M rec/s", 1.78, "rate", None),
-    ("throughput run: writer alone (segment 1<<20)", "BM_stream_throughput/streams:0/spin_us:0/iterations:3/manual_time",
-     "writer_ns_per_write", "ns/write", None, "cost", None),
-    ("throughput run: writer beside 1 stream", "BM_stream_throughput/streams:1/spin_us:0/iterations:3/manual_time",
+    ("throughput run: writer alone (segment 1<<20)", TP.format(0, 0, 0), "writer_ns_per_write", "ns/write", None, "cost", None),
+    ("throughput run: writer beside 1 stream (range-for)", TP.format(1, 0, 1),
      "writer_ns_per_write", "ns/write", None, "cost", None),
     ("write, 0 idle streams", "BM_write_idle_streams/streams:0/real_time", "real_time", "ns/op", None, "cost", None),
     ("write, 4 idle (parked) streams", "BM_write_idle_streams/streams:4/real_time", "real_time", "ns/op", None, "cost", "idle"),
