@@ -29,7 +29,6 @@ class Segment {
   [[nodiscard]] Offset start() const noexcept { return start_; }
   [[nodiscard]] std::size_t size() const noexcept { return records_.size(); }
   [[nodiscard]] bool empty() const noexcept { return records_.empty(); }
-  [[nodiscard]] std::size_t capacity() const noexcept { return records_.capacity(); }
 
   // One past the last offset held.
   [[nodiscard]] Offset end() const noexcept { return start_ + static_cast<Offset>(records_.size()); }
