@@ -298,6 +298,11 @@ class Log {
         if (written_locked(position)) return WaitStatus::ready;
         return stop.stop_requested() ? WaitStatus::stopped : WaitStatus::timed_out;
       }
+      // Woken, usually by the write we wait for: see it with one load
+      // (acquire: pairs with the release store in write()) rather than
+      // re-arming under the shared lock while holding wait_mu_, which the
+      // other woken streams are queueing for.
+      if (next_.load(std::memory_order_acquire) > position) return WaitStatus::ready;
     }
   }
 
