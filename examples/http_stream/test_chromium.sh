@@ -49,17 +49,8 @@ fail() {
   exit 1
 }
 
-: >"$WORK/server.out"
-"$SERVER" --port 0 --rate 50 >>"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-PORT=""
-for ((i = 0; i < 300; i++)); do  # <= 30 s
-  PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/server.out")
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited at startup"
-  sleep 0.1
-done
-[ -n "$PORT" ] || fail "server did not print its port"
+. "$HERE/server_lib.sh"
+start_server --rate 50
 URL="http://127.0.0.1:$PORT/?max=10"
 
 # Let a few records exist first (the page starts with the last 10 retained).
