@@ -222,15 +222,14 @@ class Log {
       swap(active_, history_);
       active_.reset(start);  // purges the old history
       active_.push(std::move(record), limit);
-      earliest_.store(history_.start(), std::memory_order_relaxed);
     } else {
       // T's move may throw: build the new segment aside, then commit.
       detail::Segment<T> fresh(start);
       fresh.push(std::move(record), limit);
       swap(active_, history_);
       swap(active_, fresh);  // `fresh` now holds the purged records
-      earliest_.store(history_.start(), std::memory_order_relaxed);
     }
+    earliest_.store(history_.start(), std::memory_order_relaxed);
   }
 
   // The earliest retained offset; exact under mu_. Without it (a stream's
