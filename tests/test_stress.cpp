@@ -42,6 +42,7 @@
 #include <sstream>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -95,7 +96,7 @@ std::string encode(std::uint32_t writer, std::uint64_t seq) {
   return s;
 }
 
-std::optional<Payload> decode(const std::string& s) {
+std::optional<Payload> decode(std::string_view s) {
   if (s.size() != data_size) return std::nullopt;
   Payload p;
   std::uint64_t check = 0;
@@ -213,8 +214,10 @@ struct Shared {
   explicit Shared(memlog::Options o) : start(o.start_offset), log(std::move(o)), ledger(start) {}
 };
 
-// Checks one record read at `offset`; returns its payload if it is intact.
-std::optional<Payload> check_record(Shared& shared, const Record& r, Offset offset, Counts& counts) {
+// Checks one record read at `offset` (an owned Record, or the zero-copy
+// read's RecordView); returns its payload if it is intact.
+template <class R>
+std::optional<Payload> check_record(Shared& shared, const R& r, Offset offset, Counts& counts) {
   ++counts.checked;
   STRESS_CHECK(r.metadata.offset == offset, "read " << offset << ", got a record at " << r.metadata.offset);
   STRESS_CHECK(r.metadata.created != std::chrono::system_clock::time_point{}, "no timestamp at " << offset);
@@ -417,7 +420,7 @@ void reader(Shared& shared, std::uint64_t seed, std::latch& go, Counts& counts) 
         break;
       }
       default: {  // zero-copy read: check the stored record in place
-        const std::error_code ec = shared.log.read(at, [&](const Record& r) { check_record(shared, r, at, counts); });
+        const std::error_code ec = shared.log.read(at, [&](const Log::view_type& r) { check_record(shared, r, at, counts); });
         if (ec) {
           STRESS_CHECK(ec == Errc::future_offset || ec == Errc::out_of_range, "visit: " << ec.message());
           if (ec == Errc::future_offset) STRESS_CHECK(at > snap.latest, "visit: future_offset at " << at);

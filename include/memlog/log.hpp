@@ -33,10 +33,12 @@
 
 #include "detail/adaptive_lock.hpp"
 #include "detail/cpu.hpp"
-#include "detail/segment.hpp"
+#include "detail/bytes.hpp"
+#include "detail/segment_for.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "record.hpp"
+#include "record_view.hpp"
 #include "record_size.hpp"
 #include "result.hpp"
 #include "stream.hpp"
@@ -70,6 +72,8 @@ class Log {
  public:
   using value_type = T;
   using record_type = Record<T>;
+  // What a zero-copy read's visitor sees: see read(offset, visit).
+  using view_type = record_view_t<T>;
 
   // Throws std::invalid_argument naming the first invalid option.
   explicit Log(Options options = {})
@@ -95,24 +99,30 @@ class Log {
       if (size == 0) return Errc::empty_record;
       if (size > options_->max_record_size) return Errc::record_too_large;
     }
-
-    Offset offset = 0;
-    bool wake = false;
-    {
-      detail::SpinThenLock lock(mu_);
-      offset = next_.load(std::memory_order_relaxed);  // only written under mu_
-      if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
-      append(Record<T>{Header{offset, now()}, std::move(data)});
-      // release: pairs with the acquire load of a spinning stream.
-      next_.store(offset + 1, std::memory_order_release);
-      // relaxed: mu_ orders it. A parking stream stores wake_at_ and then
-      // checks next_ under a shared lock of mu_, so either its check comes
-      // after this critical section (and sees the record) or its store
-      // happens before this load (and we notify).
-      wake = wake_at_.load(std::memory_order_relaxed) <= offset;
+    if constexpr (detail::byte_sequence<T>) {
+      return commit(detail::ByteTraits<T>::view_of(data));  // the bytes are copied into the segment
+    } else {
+      return commit(std::move(data));
     }
-    if (wake) wake_streams();
-    return offset;
+  }
+
+  // For byte sequences: appends a copy of `bytes` (anything that converts to
+  // std::basic_string_view for strings, std::span<const E> for vectors:
+  // a string literal, a std::string_view, a std::array...) without building
+  // a T first. `log.write("text")` and `log.write(std::string_view(s))` take
+  // this path; passing a T goes to write(T). A null character pointer is an
+  // empty record. Errors and guarantee as write(T), counting bytes.
+  template <class U>
+    requires detail::byte_sequence<T> && (!std::same_as<std::remove_cvref_t<U>, T>) &&
+             std::convertible_to<const U&, typename detail::ByteTraits<T>::view>
+  [[nodiscard]] Result<Offset> write(const U& bytes) {
+    if constexpr (std::is_pointer_v<U>) {
+      if (bytes == nullptr) return Errc::empty_record;
+    }
+    const typename detail::ByteTraits<T>::view view = bytes;
+    if (view.empty()) return Errc::empty_record;
+    if (view.size() > options_->max_record_size) return Errc::record_too_large;
+    return commit(view);
   }
 
   // A copy of the record at `offset`. Errors: future_offset (not written
@@ -120,30 +130,52 @@ class Log {
   [[nodiscard]] Result<Record<T>> read(Offset offset) const {
     detail::SpinThenLockShared lock(mu_);
     std::error_code error;
-    const Record<T>* record = find(offset, error);
-    if (record == nullptr) return error;
-    return *record;
+    const Segment* segment = find(offset, error);
+    if (segment == nullptr) return error;
+    if constexpr (detail::byte_sequence<T>) {
+      return Record<T>{Header{offset, segment->created(offset)}, detail::ByteTraits<T>::make(segment->data(offset))};
+    } else {
+      return segment->at(offset);
+    }
   }
 
-  // Zero-copy read: calls `visit(record)` with a const reference to the
-  // stored record, under the shared lock, and returns what it returns (or
-  // the read error). `visit` must not call write() on this log (it would
-  // deadlock) and must not keep the reference.
+  // Zero-copy read: calls `visit(view)` under the shared lock with a const
+  // view_type& of the stored record, and returns what it returns (or the
+  // read error). view_type is Record<T>, or RecordView<T> (the header and a
+  // string_view/span of the stored bytes) when T is a byte sequence; a
+  // visitor taking `const auto&` works for both. `visit` must not call
+  // write() on this log (it would deadlock) and must not keep the reference.
   template <class F>
-    requires std::invocable<F&, const Record<T>&>
+    requires std::invocable<F&, const view_type&>
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
-    using R = std::invoke_result_t<F&, const Record<T>&>;
+    using R = std::invoke_result_t<F&, const view_type&>;
     using Out = std::conditional_t<std::is_void_v<R>, std::error_code, Result<std::remove_cvref_t<R>>>;
     detail::SpinThenLockShared lock(mu_);
     std::error_code error;
-    const Record<T>* record = find(offset, error);
-    if (record == nullptr) return Out(error);
-    if constexpr (std::is_void_v<R>) {
-      visit(*record);
-      return Out{};
+    const Segment* segment = find(offset, error);
+    if (segment == nullptr) return Out(error);
+    const auto call = [&](const view_type& record) {
+      if constexpr (std::is_void_v<R>) {
+        visit(record);
+        return Out{};
+      } else {
+        return Out(visit(record));
+      }
+    };
+    if constexpr (detail::byte_sequence<T>) {
+      return call(view_type{Header{offset, segment->created(offset)}, segment->data(offset)});
     } else {
-      return Out(visit(*record));
+      return call(segment->at(offset));
     }
+  }
+
+  // A visitor that does not take view_type: say so plainly.
+  template <class F>
+    requires(!std::invocable<F&, const record_view_t<T>&>)
+  void read(Offset, F&&) const {
+    static_assert(std::invocable<F&, const record_view_t<T>&>,
+                  "memlog: the read visitor must accept const Log<T>::view_type& (RecordView<T> for strings and "
+                  "byte vectors, Record<T> otherwise); a visitor taking const auto& works for every T");
   }
 
   // Copies consecutive records from `start` into batch[0, count), under one
@@ -161,8 +193,13 @@ class Log {
     const std::size_t count = std::min(available, batch.size());
     for (std::size_t i = 0; i < count; ++i) {
       const Offset offset = start + static_cast<Offset>(i);
-      const detail::Segment<T>& segment = active_.contains(offset) ? active_ : history_;
-      batch[i] = segment.at(offset);  // assignment reuses the batch's storage
+      const Segment& segment = active_.contains(offset) ? active_ : history_;
+      if constexpr (detail::byte_sequence<T>) {
+        batch[i].metadata = Header{offset, segment.created(offset)};
+        detail::ByteTraits<T>::assign(batch[i].data, segment.data(offset));  // reuses the batch's storage
+      } else {
+        batch[i] = segment.at(offset);  // assignment reuses the batch's storage
+      }
     }
     return {count, count < batch.size() ? make_error_code(Errc::future_offset) : std::error_code{}};
   }
@@ -207,28 +244,43 @@ class Log {
     return options_->clock ? options_->clock() : std::chrono::system_clock::now();
   }
 
-  // Requires mu_ held exclusively and a free offset.
-  void append(Record<T>&& record) {
+  using Segment = detail::segment_for_t<T>;
+
+  // Appends `item` (a T, or a byte sequence's bytes) under the exclusive
+  // lock and wakes the streams waiting for it. Sizes are already checked.
+  template <class Item>
+  [[nodiscard]] Result<Offset> commit(Item&& item) {
+    Offset offset = 0;
+    bool wake = false;
+    {
+      detail::SpinThenLock lock(mu_);
+      offset = next_.load(std::memory_order_relaxed);  // only written under mu_
+      if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
+      store(offset, now(), std::forward<Item>(item));
+      // release: pairs with the acquire load of a spinning stream.
+      next_.store(offset + 1, std::memory_order_release);
+      // relaxed: mu_ orders it. A parking stream stores wake_at_ and then
+      // checks next_ under a shared lock of mu_, so either its check comes
+      // after this critical section (and sees the record) or its store
+      // happens before this load (and we notify).
+      wake = wake_at_.load(std::memory_order_relaxed) <= offset;
+    }
+    if (wake) wake_streams();
+    return offset;
+  }
+
+  // Requires mu_ held exclusively and a free offset. Strong guarantee.
+  template <class Item>
+  void store(Offset offset, std::chrono::system_clock::time_point created, Item&& item) {
     const std::size_t limit = options_->max_segment_size;
     if (active_.size() < limit) {
-      active_.push(std::move(record), limit);
+      active_.push(created, std::forward<Item>(item), limit);
       return;
     }
-    const Offset start = record.metadata.offset;
-    if constexpr (std::is_nothrow_move_constructible_v<T>) {
-      // Make sure the spare storage has room before touching anything, so
-      // that nothing after this line can throw.
-      history_.reserve_next(limit);
-      swap(active_, history_);
-      active_.reset(start);  // purges the old history
-      active_.push(std::move(record), limit);
-    } else {
-      // T's move may throw: build the new segment aside, then commit.
-      detail::Segment<T> fresh(start);
-      fresh.push(std::move(record), limit);
-      swap(active_, history_);
-      swap(active_, fresh);  // `fresh` now holds the purged records
-    }
+    // Rotation: the history's records are purged and its storage takes the
+    // new record; it becomes the active segment and the full one the history.
+    history_.reset_and_push(offset, created, std::forward<Item>(item), limit);
+    swap(active_, history_);
     earliest_.store(history_.start(), std::memory_order_relaxed);
   }
 
@@ -238,14 +290,14 @@ class Log {
   // it came after.
   [[nodiscard]] Offset earliest_retained() const noexcept { return earliest_.load(std::memory_order_relaxed); }
 
-  // Requires mu_ held (either way). The stored record, or null and why not.
-  [[nodiscard]] const Record<T>* find(Offset offset, std::error_code& error) const noexcept {
+  // Requires mu_ held (either way). The segment holding `offset`, or null and why not.
+  [[nodiscard]] const Segment* find(Offset offset, std::error_code& error) const noexcept {
     if (offset >= next_.load(std::memory_order_relaxed)) {
       error = Errc::future_offset;
       return nullptr;
     }
-    if (active_.contains(offset)) return &active_.at(offset);
-    if (history_.contains(offset)) return &history_.at(offset);
+    if (active_.contains(offset)) return &active_;
+    if (history_.contains(offset)) return &history_;
     error = Errc::out_of_range;
     return nullptr;
   }
@@ -327,8 +379,8 @@ class Log {
   std::shared_ptr<const Options> options_;  // never null; immutable
 
   mutable std::shared_mutex mu_;
-  detail::Segment<T> active_;   // guarded by mu_
-  detail::Segment<T> history_;  // guarded by mu_; empty until the first rotation
+  Segment active_;   // guarded by mu_
+  Segment history_;  // guarded by mu_; empty until the first rotation
 
   // The offset the next write gets. Written under mu_ (exclusive); read under
   // mu_ (relaxed) or lock-free by spinning streams (acquire). It shares

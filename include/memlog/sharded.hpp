@@ -15,10 +15,12 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "detail/bytes.hpp"
 #include "detail/fixed_array.hpp"
 #include "errors.hpp"
 #include "log.hpp"
@@ -122,6 +124,17 @@ class Log {
     const auto shard = find(key);
     if (!shard) return shard.error();
     return (*shard)->write(std::move(data));
+  }
+
+  // For byte sequences, as memlog::Log::write(bytes): appends a copy of
+  // `bytes` (a string literal, a std::string_view, ...) without building a T.
+  template <class U>
+    requires detail::byte_sequence<T> && (!std::same_as<std::remove_cvref_t<U>, T>) &&
+             std::convertible_to<const U&, typename detail::ByteTraits<T>::view>
+  [[nodiscard]] Result<Offset> write(std::string_view key, const U& bytes) {
+    const auto shard = find(key);
+    if (!shard) return shard.error();
+    return (*shard)->write(bytes);
   }
 
   [[nodiscard]] Result<Record<T>> read(std::string_view key, Offset offset) const {

@@ -89,7 +89,7 @@ void run(Input& in) {
       }
       case 4: {  // zero-copy read with a visitor that returns a value
         const Offset at = model.pick_offset(in);
-        const auto got = log.read(at, [](const Record& r) { return r; });
+        const auto got = log.read(at, [](const Log::view_type& r) { return r.to_record(); });
         MEMLOG_FUZZ_CHECK(matches(got, model, at, model.read_error(at)));
         break;
       }
@@ -97,9 +97,9 @@ void run(Input& in) {
         const Offset at = model.pick_offset(in);
         int calls = 0;
         bool same = false;
-        const std::error_code ec = log.read(at, [&](const Record& r) {
+        const std::error_code ec = log.read(at, [&](const Log::view_type& r) {
           ++calls;
-          same = same_record(r, model.at(at));
+          same = same_record(r.to_record(), model.at(at));
         });
         const auto want = model.read_error(at);
         if (want) {

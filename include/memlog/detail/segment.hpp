@@ -1,15 +1,18 @@
 #pragma once
-// A segment: up to max_segment_size consecutive records from `start` on.
+// A segment: up to max_segment_size consecutive records from `start` on,
+// stored as Record<T> objects (byte sequences use ByteSegment instead).
 //
 // Not thread-safe; the Log guards its segments with its shared_mutex. Storage
 // grows geometrically up to max_segment_size, so a fresh or lightly used log
-// holds little, and reset() keeps the capacity, so that a purged segment's
+// holds little, and reset_and_push() keeps the capacity, so that a purged segment's
 // storage is reused by the next active segment rather than freed and
 // allocated again.
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -41,24 +44,29 @@ class Segment {
     return records_[static_cast<std::size_t>(offset - start_)];
   }
 
-  // Makes room for one more record without exceeding `limit` records.
-  // Strong guarantee: on bad_alloc the segment is unchanged.
-  void reserve_next(std::size_t limit) {
-    if (records_.size() < records_.capacity()) return;
-    const std::size_t grown = std::max(initial_capacity, records_.capacity() * 2);
-    records_.reserve(std::min(grown, limit));
-  }
-
-  // Appends; requires size() < limit. Strong guarantee (std::vector's).
-  void push(Record<T>&& record, std::size_t limit) {
+  // Appends a record with the next offset; requires size() < limit.
+  // Strong guarantee (std::vector's).
+  void push(std::chrono::system_clock::time_point created, T&& data, std::size_t limit) {
     reserve_next(limit);
-    records_.push_back(std::move(record));
+    records_.push_back(Record<T>{Header{end(), created}, std::move(data)});
   }
 
-  // Drops every record (purging them) and restarts at `start`, keeping the storage.
-  void reset(Offset start) noexcept {
-    records_.clear();
-    start_ = start;
+  // Drops every record (purging them), restarts at `start` and appends a
+  // record, reusing the storage. Strong guarantee: if an allocation or T's
+  // move throws, the records are still there.
+  void reset_and_push(Offset start, std::chrono::system_clock::time_point created, T&& data, std::size_t limit) {
+    if constexpr (std::is_nothrow_move_constructible_v<T>) {
+      if (records_.capacity() == 0) records_.reserve(std::min(initial_capacity, limit));
+      // Nothing below throws: the storage has room for one record.
+      records_.clear();
+      start_ = start;
+      records_.push_back(Record<T>{Header{start, created}, std::move(data)});
+    } else {
+      // T's move may throw: build the new segment aside, then commit.
+      Segment fresh(start);
+      fresh.push(created, std::move(data), limit);
+      swap(*this, fresh);  // `fresh` now holds the purged records
+    }
   }
 
   friend void swap(Segment& a, Segment& b) noexcept {
@@ -67,6 +75,13 @@ class Segment {
   }
 
  private:
+  // Makes room for one more record without exceeding `limit` records.
+  void reserve_next(std::size_t limit) {
+    if (records_.size() < records_.capacity()) return;
+    const std::size_t grown = std::max(initial_capacity, records_.capacity() * 2);
+    records_.reserve(std::min(grown, limit));
+  }
+
   Offset start_;
   std::vector<Record<T>> records_;
 };
