@@ -35,6 +35,7 @@
 #include "detail/cpu.hpp"
 #include "detail/bytes.hpp"
 #include "detail/segment_for.hpp"
+#include "detail/wall_clock.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "record.hpp"
@@ -241,7 +242,7 @@ class Log {
   enum class WaitStatus { ready, stopped, timed_out };
 
   [[nodiscard]] std::chrono::system_clock::time_point now() const {
-    return options_->clock ? options_->clock() : std::chrono::system_clock::now();
+    return options_->clock ? options_->clock() : detail::wall_clock_now();
   }
 
   using Segment = detail::segment_for_t<T>;
