@@ -192,16 +192,16 @@ class Log {
 
     const auto available = static_cast<std::size_t>(next - start);
     const std::size_t count = std::min(available, batch.size());
-    for (std::size_t i = 0; i < count; ++i) {
-      const Offset offset = start + static_cast<Offset>(i);
-      const Segment& segment = active_.contains(offset) ? active_ : history_;
-      if constexpr (detail::byte_sequence<T>) {
-        batch[i].metadata = Header{offset, segment.created(offset)};
-        detail::ByteTraits<T>::assign(batch[i].data, segment.data(offset));  // reuses the batch's storage
-      } else {
-        batch[i] = segment.at(offset);  // assignment reuses the batch's storage
-      }
+    // The history's part (older offsets) first, then the active segment's.
+    std::size_t done = 0;
+    for (const Segment* segment : {&history_, &active_}) {
+      const Offset at = start + static_cast<Offset>(done);
+      if (done == count || !segment->contains(at)) continue;
+      const std::size_t n = std::min(count - done, static_cast<std::size_t>(segment->end() - at));
+      segment->copy_to(at, batch.subspan(done, n));  // assigns: reuses the batch's storage
+      done += n;
     }
+    assert(done == count);
     return {count, count < batch.size() ? make_error_code(Errc::future_offset) : std::error_code{}};
   }
 

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -73,9 +74,22 @@ class ByteSegment {
   [[nodiscard]] View data(Offset offset) const noexcept {
     const std::size_t i = index(offset);
     const std::uint64_t end = end_of(i);
-    const std::uint64_t start = start_of(i == 0 ? 0 : end_of(i - 1), end);
-    const Element* first = store_->chunks[static_cast<std::size_t>(start >> chunk_bits)].data.get() + (start & offset_mask);
-    return Traits::make_view(first, static_cast<std::size_t>(end - start));
+    return bytes_between(start_of(i == 0 ? 0 : end_of(i - 1), end), end);
+  }
+
+  // Copies the records from `first` on into `out` (assigning, so that the
+  // out records' storage is reused); requires them all to be here.
+  void copy_to(Offset first, std::span<Record<T>> out) const {
+    std::size_t i = index(first);
+    assert(i + out.size() <= size());
+    std::uint64_t previous_end = i == 0 ? 0 : end_of(i - 1);
+    for (Record<T>& record : out) {
+      const std::uint64_t end = end_of(i);
+      record.metadata = Header{start_ + static_cast<Offset>(i), store_->created[i]};
+      Traits::assign(record.data, bytes_between(start_of(previous_end, end), end));
+      previous_end = end;
+      ++i;
+    }
   }
 
   // Appends a record; requires size() < limit and a non-empty `bytes` that
@@ -122,6 +136,12 @@ class ByteSegment {
 
   [[nodiscard]] static constexpr std::uint64_t round_up(std::uint64_t position) noexcept {
     return (position + offset_mask) & ~offset_mask;
+  }
+
+  // The bytes at positions [start, end), which lie in one allocation.
+  [[nodiscard]] View bytes_between(std::uint64_t start, std::uint64_t end) const noexcept {
+    const Element* first = store_->chunks[static_cast<std::size_t>(start >> chunk_bits)].data.get() + (start & offset_mask);
+    return Traits::make_view(first, static_cast<std::size_t>(end - start));
   }
 
   [[nodiscard]] std::uint64_t end_of(std::size_t i) const noexcept {

@@ -12,6 +12,7 @@
 #include <cassert>
 #include <chrono>
 #include <cstddef>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -42,6 +43,14 @@ class Segment {
   [[nodiscard]] const Record<T>& at(Offset offset) const noexcept {
     assert(contains(offset));
     return records_[static_cast<std::size_t>(offset - start_)];
+  }
+
+  // Copies the records from `first` on into `out` (assigning, so that the
+  // out records' storage is reused); requires them all to be here.
+  void copy_to(Offset first, std::span<Record<T>> out) const {
+    assert(contains(first) && first + static_cast<Offset>(out.size()) <= end());
+    const auto from = records_.begin() + (first - start_);
+    std::copy(from, from + static_cast<std::ptrdiff_t>(out.size()), out.begin());
   }
 
   // Appends a record with the next offset; requires size() < limit.
