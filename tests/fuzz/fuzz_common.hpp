@@ -128,10 +128,15 @@ inline DecodedOptions decode_options(Input& in) {
   return d;
 }
 
-// Data for a write: empty, within the limit, or just over it.
+// Data for a write: empty, within the limit, or just over it; when the
+// limit allows, now and then a size around a byte log's 64 KiB chunk (so
+// records straddle, fill or outgrow a chunk).
 inline std::string decode_data(Input& in, std::size_t max_record_size) {
+  static constexpr std::size_t around_chunk[] = {65'535, 65'536, 65'537, 32'769, 100'000, 131'072, 131'073, 196'608};
   const std::size_t cap = std::min<std::size_t>(max_record_size, 40);
-  const std::size_t len = in.u8() % (cap + 3);  // 0 .. cap + 2 (over the limit when cap is the limit)
+  const std::uint8_t pick = in.u8();
+  std::size_t len = pick % (cap + 3);  // 0 .. cap + 2 (over the limit when cap is the limit)
+  if (pick >= 0xf8 && max_record_size >= 196'608) len = around_chunk[pick - 0xf8];
   const std::uint8_t fill = in.u8();
   std::string s(len, '\0');
   for (std::size_t i = 0; i < len; ++i) s[i] = static_cast<char>(fill + i * 31);

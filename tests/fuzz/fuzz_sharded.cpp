@@ -97,7 +97,7 @@ void run(Input& in, const memlog::sharded::Options& options, bool valid, Sharder
       case 0:
       case 1: {  // write
         std::string data = decode_data(in, options.log.max_record_size);
-        const auto got = log.write(key, data);
+        const auto got = (tick % 2 == 0) ? log.write(key, data) : log.write(key, std::string_view(data));
         if (!shard) {
           MEMLOG_FUZZ_CHECK(!got && got.error() == shard.error());
         } else {
