@@ -113,9 +113,7 @@ class Log {
   // a T first. `log.write("text")` and `log.write(std::string_view(s))` take
   // this path; passing a T goes to write(T). A null character pointer is an
   // empty record. Errors and guarantee as write(T), counting bytes.
-  template <class U>
-    requires detail::byte_sequence<T> && (!std::same_as<std::remove_cvref_t<U>, T>) &&
-             std::convertible_to<const U&, typename detail::ByteTraits<T>::view>
+  template <detail::bytes_of<T> U>
   [[nodiscard]] Result<Offset> write(const U& bytes) {
     if constexpr (std::is_pointer_v<U>) {
       if (bytes == nullptr) return Errc::empty_record;

@@ -128,9 +128,7 @@ class Log {
 
   // For byte sequences, as memlog::Log::write(bytes): appends a copy of
   // `bytes` (a string literal, a std::string_view, ...) without building a T.
-  template <class U>
-    requires detail::byte_sequence<T> && (!std::same_as<std::remove_cvref_t<U>, T>) &&
-             std::convertible_to<const U&, typename detail::ByteTraits<T>::view>
+  template <detail::bytes_of<T> U>
   [[nodiscard]] Result<Offset> write(std::string_view key, const U& bytes) {
     const auto shard = find(key);
     if (!shard) return shard.error();

@@ -53,4 +53,11 @@ struct ByteTraits<std::vector<E, std::allocator<E>>> {
 template <class T>
 concept byte_sequence = requires { typename ByteTraits<T>::element; };
 
+// U is bytes that a log of T copies without building a T (write(bytes)): it
+// converts to T's view and is not a T. A concept, not a requires-clause on
+// ByteTraits<T>::view, so that naming it for a non-byte T is just false.
+template <class U, class T>
+concept bytes_of = byte_sequence<T> && !std::same_as<std::remove_cvref_t<U>, T> &&
+                   std::convertible_to<const U&, typename ByteTraits<T>::view>;
+
 }  // namespace memlog::detail
