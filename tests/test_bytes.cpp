@@ -72,6 +72,9 @@ void check_retained(const StrLog& log, const std::deque<std::string>& model, Off
   }
 }
 
+template <class L>
+concept writes_literal = requires(L& log) { log.write("abc"); };
+
 }  // namespace
 
 TEST_CASE("byte logs: records of every size round-trip across chunks and rotations", "[bytes]") {
@@ -145,6 +148,7 @@ TEST_CASE("byte logs: write(bytes) takes literals, views and spans, and bad inpu
 
     const char* null = nullptr;
     CHECK(log.write(null).error() == Errc::empty_record);
+    CHECK(log.write(nullptr).error() == Errc::empty_record);
     CHECK(log.write(std::string_view()).error() == Errc::empty_record);
     CHECK(log.write("").error() == Errc::empty_record);
     CHECK(log.write("ninebytes").error() == Errc::record_too_large);
@@ -178,6 +182,25 @@ TEST_CASE("byte logs: write(bytes) takes literals, views and spans, and bad inpu
     const auto viewed = log.read(0, [](const auto& r) { return r.data.size(); });
     CHECK(viewed.value() == 3);
     CHECK(log.range() == memlog::OffsetRange{0, 2});
+  }
+
+  SECTION("a string literal is not a byte vector: its terminating zero would be stored") {
+    using CharVectorLog = memlog::Log<std::vector<char>>;
+    STATIC_REQUIRE(!writes_literal<CharVectorLog>);
+    STATIC_REQUIRE(writes_literal<StrLog>);
+    STATIC_REQUIRE(!memlog::detail::bytes_of<const char(&)[4], std::vector<char>>);
+    STATIC_REQUIRE(memlog::detail::bytes_of<std::string_view, std::string>);
+    STATIC_REQUIRE(memlog::detail::bytes_of<std::span<const char>, std::vector<char>>);
+    CharVectorLog log;
+    CHECK(log.write(std::span<const char>("abc", 3)).value() == 0);
+    CHECK(log.read(0).value().data == std::vector<char>{'a', 'b', 'c'});
+  }
+
+  SECTION("a RecordSize that says non-empty does not store an empty record") {
+    // Only through write(T): the packed segment has no empty records.
+    StrLog log;
+    CHECK(log.write(std::string()).error() == Errc::empty_record);
+    CHECK(log.range() == memlog::OffsetRange{});
   }
 
   SECTION("sharded") {

@@ -62,7 +62,9 @@ struct ReadBatchResult {
 // must outlive them.
 //
 // Memory: nothing is allocated up front; a segment's storage grows with its
-// records up to max_segment_size and is reused after a purge. The log holds
+// records up to max_segment_size and is reused after a purge. Byte sequences
+// (std::string, std::vector<std::byte>, ...) are stored packed, as bytes plus
+// a timestamp (detail/byte_segment.hpp); other Ts as Record<T>. The log holds
 // between max_segment_size and 2 * max_segment_size records once it has
 // rotated; a reader that falls further behind gets Errc::out_of_range.
 template <class T>
@@ -101,7 +103,11 @@ class Log {
       if (size > options_->max_record_size) return Errc::record_too_large;
     }
     if constexpr (detail::byte_sequence<T>) {
-      return commit(detail::ByteTraits<T>::view_of(data));  // the bytes are copied into the segment
+      // The bytes are copied into the segment, which stores no empty record
+      // whatever a RecordSize specialisation says.
+      const auto bytes = detail::ByteTraits<T>::view_of(data);
+      if (bytes.empty()) return Errc::empty_record;
+      return commit(bytes);
     } else {
       return commit(std::move(data));
     }
@@ -111,17 +117,22 @@ class Log {
   // std::basic_string_view for strings, std::span<const E> for vectors:
   // a string literal, a std::string_view, a std::array...) without building
   // a T first. `log.write("text")` and `log.write(std::string_view(s))` take
-  // this path; passing a T goes to write(T). A null character pointer is an
-  // empty record. Errors and guarantee as write(T), counting bytes.
+  // this path; passing a T goes to write(T) (which costs the T: prefer a
+  // view of a std::string you keep). A null character pointer is an empty
+  // record. Errors and guarantee as write(T), counting bytes.
   template <detail::bytes_of<T> U>
   [[nodiscard]] Result<Offset> write(const U& bytes) {
-    if constexpr (std::is_pointer_v<U>) {
-      if (bytes == nullptr) return Errc::empty_record;
+    if constexpr (std::is_null_pointer_v<U>) {
+      return Errc::empty_record;
+    } else {
+      if constexpr (std::is_pointer_v<U>) {
+        if (bytes == nullptr) return Errc::empty_record;
+      }
+      const typename detail::ByteTraits<T>::view view = bytes;
+      if (view.empty()) return Errc::empty_record;
+      if (view.size() > options_->max_record_size) return Errc::record_too_large;
+      return commit(view);
     }
-    const typename detail::ByteTraits<T>::view view = bytes;
-    if (view.empty()) return Errc::empty_record;
-    if (view.size() > options_->max_record_size) return Errc::record_too_large;
-    return commit(view);
   }
 
   // A copy of the record at `offset`. Errors: future_offset (not written

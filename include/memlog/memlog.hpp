@@ -7,6 +7,7 @@
 #include "options.hpp"       // IWYU pragma: export
 #include "record.hpp"        // IWYU pragma: export
 #include "record_size.hpp"   // IWYU pragma: export
+#include "record_view.hpp"   // IWYU pragma: export
 #include "result.hpp"        // IWYU pragma: export
 #include "sharded.hpp"       // IWYU pragma: export
 #include "stream.hpp"        // IWYU pragma: export

@@ -96,7 +96,7 @@ class ByteSegment {
   // does not alias this segment. Strong guarantee.
   void push(TimePoint created, View bytes, std::size_t limit) {
     if (!store_) store_ = std::make_unique<Store>();
-    append(*store_, store_->used, created, bytes, limit);
+    append(*store_, false, created, bytes, limit);
   }
 
   // Drops every record (purging them), restarts at `start` and appends a
@@ -104,7 +104,7 @@ class ByteSegment {
   // the records are still there.
   void reset_and_push(Offset start, TimePoint created, View bytes, std::size_t limit) {
     if (!store_) store_ = std::make_unique<Store>();
-    append(*store_, 0, created, bytes, limit);  // writes at position 0 after recycling
+    append(*store_, true, created, bytes, limit);
     start_ = start;
   }
 
@@ -178,11 +178,12 @@ class ByteSegment {
     s.used = 0;
   }
 
-  // Writes the record at position `from`, where 0 means "after recycling":
+  // Appends the record, after dropping every record first when `drop_all`:
   // everything that can throw happens before anything changes.
-  void append(Store& s, std::uint64_t from, TimePoint created, View bytes, std::size_t limit) {
-    const bool recycling = from == 0 && !s.created.empty();
-    const std::size_t count = recycling ? 0 : s.created.size();
+  void append(Store& s, bool drop_all, TimePoint created, View bytes, std::size_t limit) {
+    const bool recycling = drop_all && !s.created.empty();
+    const std::uint64_t from = drop_all ? 0 : s.used;
+    const std::size_t count = drop_all ? 0 : s.created.size();
     const std::size_t size = bytes.size();
     assert(size > 0 && count < limit);
 
@@ -220,7 +221,9 @@ class ByteSegment {
     reserve(s.created, count + 1, limit);
     reserve(s.ends, count + 1, limit);
     if (high != high_before) s.high.reserve((count == 0 ? 0 : s.high.size()) + 1);
-    if (!fits) s.chunks.reserve(std::max(s.chunks.size(), slot + slots));
+    if (!fits && s.chunks.capacity() < slot + slots) {
+      s.chunks.reserve(std::max(slot + slots, 2 * s.chunks.capacity()));  // geometric: amortised O(1) per chunk
+    }
 
     // Commit: nothing below throws.
     if (recycling) recycle(s);

@@ -29,6 +29,7 @@ template <byte_element C, class Traits>
 struct ByteTraits<std::basic_string<C, Traits, std::allocator<C>>> {
   using element = C;
   using view = std::basic_string_view<C, Traits>;
+  static constexpr bool is_string = true;
   using type = std::basic_string<C, Traits, std::allocator<C>>;
 
   [[nodiscard]] static view view_of(const type& data) noexcept { return view(data); }
@@ -41,6 +42,7 @@ template <byte_element E>
 struct ByteTraits<std::vector<E, std::allocator<E>>> {
   using element = E;
   using view = std::span<const E>;
+  static constexpr bool is_string = false;
   using type = std::vector<E, std::allocator<E>>;
 
   [[nodiscard]] static view view_of(const type& data) noexcept { return view(data); }
@@ -53,11 +55,19 @@ struct ByteTraits<std::vector<E, std::allocator<E>>> {
 template <class T>
 concept byte_sequence = requires { typename ByteTraits<T>::element; };
 
+// A string literal's type: an array of char or char8_t.
+template <class U>
+concept char_array = std::is_array_v<U> && (std::same_as<std::remove_cv_t<std::remove_extent_t<U>>, char> ||
+                                            std::same_as<std::remove_cv_t<std::remove_extent_t<U>>, char8_t>);
+
 // U is bytes that a log of T copies without building a T (write(bytes)): it
-// converts to T's view and is not a T. A concept, not a requires-clause on
-// ByteTraits<T>::view, so that naming it for a non-byte T is just false.
+// converts to T's view and is not a T. A string literal counts only for
+// strings: as a span it would include its terminating zero. A concept, not a
+// requires-clause on ByteTraits<T>::view, so that naming it for a non-byte T
+// is just false.
 template <class U, class T>
 concept bytes_of = byte_sequence<T> && !std::same_as<std::remove_cvref_t<U>, T> &&
-                   std::convertible_to<const U&, typename ByteTraits<T>::view>;
+                   std::convertible_to<const U&, typename ByteTraits<T>::view> &&
+                   (ByteTraits<T>::is_string || !char_array<std::remove_cvref_t<U>>);
 
 }  // namespace memlog::detail

@@ -11,7 +11,8 @@
 // system_clock::now() directly.
 //
 // Accuracy: the pair is read with rdtsc on both sides of system_clock::now()
-// (the midpoint is within tens of nanoseconds), and the rate is measured over
+// (the narrowest of up to four brackets; its midpoint is within tens of
+// nanoseconds), and the rate is measured over
 // the time since the last step of the system clock (at least 1 ms), so the
 // extrapolation drifts by well under a microsecond before the next re-read
 // (NTP slews system_clock by at most 500 ppm: 0.5 us per ms). A step of the
@@ -86,16 +87,22 @@ inline TscCalibration tsc_calibration;
   }
   if (support < 0) return std::chrono::system_clock::now();
 
-  // A (ticks, time) pair: bracket the clock read, retrying if a preemption
-  // or an interrupt widened the bracket (more than ~10 us at any plausible rate).
+  // A (ticks, time) pair: bracket the clock read with rdtsc and keep the
+  // narrowest of up to four brackets. The first read after a sleep is often
+  // slow (cold caches: thousands of ticks), and the midpoint of a wide
+  // bracket can be a microsecond off; a second read is usually ~100 ticks.
   WallTime now;
   std::uint64_t ticks = 0;
-  for (int attempt = 0;; ++attempt) {
+  std::uint64_t narrowest = ~std::uint64_t{0};
+  for (int attempt = 0; attempt < 4 && narrowest > 200; ++attempt) {
     const std::uint64_t before = __rdtsc();
-    now = std::chrono::system_clock::now();
+    const WallTime read = std::chrono::system_clock::now();
     const std::uint64_t after = __rdtsc();
-    ticks = before + (after - before) / 2;
-    if (after - before < 30'000 || attempt == 3) break;
+    if (after - before < narrowest) {
+      narrowest = after - before;
+      now = read;
+      ticks = before + (after - before) / 2;
+    }
   }
 
   // acquire on success: the fields read below are the last writer's.
@@ -105,11 +112,9 @@ inline TscCalibration tsc_calibration;
                                           std::memory_order_relaxed)) {
     return now;  // another thread is re-reading
   }
-  // release fence: readers that see any field written below also see the odd sequence.
-  std::atomic_thread_fence(std::memory_order_release);
 
   const std::int64_t ns = to_ns(now);
-  // relaxed below: the sequence orders these fields (seqlock).
+  // relaxed loads: only a thread holding the odd sequence writes these.
   std::uint64_t rate = c.ns_per_tick.load(std::memory_order_relaxed);
   const std::uint64_t anchor_ticks = c.anchor_ticks.load(std::memory_order_relaxed);
   const std::int64_t anchor_ns = c.anchor_ns.load(std::memory_order_relaxed);
@@ -141,10 +146,14 @@ inline TscCalibration tsc_calibration;
 
   std::uint64_t horizon = 0;
   if (rate != 0) horizon = static_cast<std::uint64_t>((static_cast<Uint128>(1'000'000) << 32) / rate);
-  c.base_ticks.store(ticks, std::memory_order_relaxed);
-  c.base_ns.store(ns, std::memory_order_relaxed);
-  c.ns_per_tick.store(rate, std::memory_order_relaxed);
-  c.horizon_ticks.store(horizon, std::memory_order_relaxed);
+  // release: a reader whose acquire load sees one of these values also sees
+  // the odd sequence stored before it, so its second sequence load differs.
+  // (Release stores and acquire loads rather than fences: GCC's TSan does not
+  // support atomic_thread_fence, and on x86 both compile to plain moves.)
+  c.base_ticks.store(ticks, std::memory_order_release);
+  c.base_ns.store(ns, std::memory_order_release);
+  c.ns_per_tick.store(rate, std::memory_order_release);
+  c.horizon_ticks.store(horizon, std::memory_order_release);
   // release: publishes the fields with the new even sequence.
   c.sequence.store(sequence + 2, std::memory_order_release);
   return now;
@@ -154,14 +163,16 @@ inline TscCalibration tsc_calibration;
 [[nodiscard]] inline WallTime wall_clock_now() noexcept {
   const std::uint64_t ticks = __rdtsc();
   const TscCalibration& c = tsc_calibration;
-  // Seqlock read: acquire on the first load, relaxed fields, an acquire
-  // fence, then the sequence again; equal and even means a consistent copy.
+  // Seqlock read: the sequence, the fields, the sequence again; equal and
+  // even means a consistent copy. acquire on the first load: the fields are
+  // at least as new as that sequence. acquire on the fields: the second
+  // sequence load cannot move above them, and sees the odd sequence of any
+  // re-read whose field it saw (see the release stores there).
   const std::uint32_t before = c.sequence.load(std::memory_order_acquire);
-  const std::uint64_t base_ticks = c.base_ticks.load(std::memory_order_relaxed);
-  const std::int64_t base_ns = c.base_ns.load(std::memory_order_relaxed);
-  const std::uint64_t rate = c.ns_per_tick.load(std::memory_order_relaxed);
-  const std::uint64_t horizon = c.horizon_ticks.load(std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_acquire);
+  const std::uint64_t base_ticks = c.base_ticks.load(std::memory_order_acquire);
+  const std::int64_t base_ns = c.base_ns.load(std::memory_order_acquire);
+  const std::uint64_t rate = c.ns_per_tick.load(std::memory_order_acquire);
+  const std::uint64_t horizon = c.horizon_ticks.load(std::memory_order_acquire);
   const std::uint32_t after = c.sequence.load(std::memory_order_relaxed);
   // Unsigned: a TSC behind the base (another core's reading) wraps to a huge
   // value and takes the slow path. horizon * rate < 2^52, so no overflow.
