@@ -30,7 +30,11 @@ CV = "BM_condvar_latency/streams:{}/iterations:1/manual_time"
 TP = "BM_stream_throughput/streams:{}/spin_us:{}/range_for:{}/warm:{}/iterations:3/manual_time"
 ROWS = [
     ("write, 1 thread", "BM_write/real_time/threads:1", "real_time", "ns/op", 72.9, "cost", 30),
-    ("write, 2 threads", "BM_write/real_time/threads:2", "real_time", "ns/op", 78.7, "cost", None),
+    ("write, 2 threads", "BM_write/real_time/threads:2", "real_time", "ns/op", 78.7, "cost", 64),
+    ("write of a std::string (caller allocates), 1 thread", "BM_write_string/real_time/threads:1", "real_time",
+     "ns/op", 72.9, "cost", None),
+    ("write of a std::string, 2 threads", "BM_write_string/real_time/threads:2", "real_time", "ns/op", 78.7, "cost",
+     None),
     ("read (owning copy)", "BM_read/real_time/threads:1", "real_time", "ns/op", 44.5, "cost", 30),
     ("read, 2 threads", "BM_read/real_time/threads:2", "real_time", "ns/op", None, "cost", None),
     ("zero-copy read (vs Go read)", "BM_read_zero_copy/real_time/threads:1", "real_time", "ns/op", 44.5, "cost", 18),
