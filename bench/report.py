@@ -27,6 +27,7 @@ BINARIES = ["bench_log", "bench_stream", "bench_sharded", "bench_memory"]
 #  "cost" (lower is better) or "rate" (higher is better), target text, target check)
 LAT = "BM_stream_latency/streams:{}/spin_us:{}/iterations:1/manual_time"
 CV = "BM_condvar_latency/streams:{}/iterations:1/manual_time"
+PV = "BM_parked_vs_condvar/streams:{}/iterations:1/manual_time"
 TP = "BM_stream_throughput/streams:{}/spin_us:{}/range_for:{}/warm:{}/iterations:3/manual_time"
 ROWS = [
     ("write, 1 thread", "BM_write/real_time/threads:1", "real_time", "ns/op", 72.9, "cost", 30),
@@ -41,10 +42,20 @@ ROWS = [
     ("read_batch, batch 100", "BM_read_batch/100/real_time", "ns_per_record", "ns/record", 76.7, "cost", 15),
     ("2 threads x 1M writes", "BM_concurrent_write/iterations:5/manual_time", "ns_per_write", "ns/write", 128, "cost", 64),
     ("read beside a busy writer", "BM_read_beside_writer/real_time", "real_time", "ns/op", None, "cost", None),
-    ("stream latency p50, parked, 1 stream", LAT.format(1, 0), "p50_us", "us", 5149, "cost", "cv1"),
-    ("stream latency p99, parked, 1 stream", LAT.format(1, 0), "p99_us", "us", 10283, "cost", 100),
-    ("stream latency p50, parked, 4 streams", LAT.format(4, 0), "p50_us", "us", 5149, "cost", "cv4"),
-    ("stream latency p99, parked, 4 streams", LAT.format(4, 0), "p99_us", "us", 10283, "cost", 100),
+    ("stream latency p50, parked, 1 stream (interleaved with condvar)", PV.format(1), "p50_us", "us", 5149, "cost",
+     "pv1"),
+    ("condvar p50 in the same run, 1 reader", PV.format(1), "cv_p50_us", "us", None, "cost", None),
+    ("stream latency p99, parked, 1 stream (interleaved)", PV.format(1), "p99_us", "us", 10283, "cost", 100),
+    ("condvar p99 in the same run, 1 reader", PV.format(1), "cv_p99_us", "us", None, "cost", None),
+    ("stream latency p50, parked, 4 streams (interleaved with condvar)", PV.format(4), "p50_us", "us", 5149, "cost",
+     "pv4"),
+    ("condvar p50 in the same run, 4 readers", PV.format(4), "cv_p50_us", "us", None, "cost", None),
+    ("stream latency p99, parked, 4 streams (interleaved)", PV.format(4), "p99_us", "us", 10283, "cost", 100),
+    ("condvar p99 in the same run, 4 readers", PV.format(4), "cv_p99_us", "us", None, "cost", None),
+    ("stream latency p50, parked, 1 stream (own run)", LAT.format(1, 0), "p50_us", "us", 5149, "cost", None),
+    ("stream latency p99, parked, 1 stream (own run)", LAT.format(1, 0), "p99_us", "us", 10283, "cost", None),
+    ("stream latency p50, parked, 4 streams (own run)", LAT.format(4, 0), "p50_us", "us", 5149, "cost", None),
+    ("stream latency p99, parked, 4 streams (own run)", LAT.format(4, 0), "p99_us", "us", 10283, "cost", None),
     ("stream latency p50, spin 200 us, 1 stream", LAT.format(1, 200), "p50_us", "us", 5149, "cost", 2),
     ("stream latency p99, spin 200 us, 1 stream", LAT.format(1, 200), "p99_us", "us", 10283, "cost", None),
     ("stream latency p50, spin 200 us, 4 streams", LAT.format(4, 200), "p50_us", "us", 5149, "cost", None),
@@ -69,8 +80,10 @@ ROWS = [
      "records_per_s_per_stream", "M rec/s", 1.78, "rate", None),
     ("throughput run: writer alone, warm log", TP.format(0, 0, 0, 1), "writer_ns_per_write", "ns/write", None, "cost", None),
     ("throughput run: writer alone, fresh log", TP.format(0, 0, 0, 0), "writer_ns_per_write", "ns/write", None, "cost", None),
-    ("write, 0 idle streams", "BM_write_idle_streams/streams:0/real_time", "real_time", "ns/op", None, "cost", None),
-    ("write, 4 idle (parked) streams", "BM_write_idle_streams/streams:4/real_time", "real_time", "ns/op", None, "cost", "idle"),
+    ("write, 0 idle streams (interleaved)", "BM_write_idle_streams/manual_time", "ns_per_write_0_streams", "ns/op",
+     None, "cost", None),
+    ("write, 4 idle (parked) streams (interleaved)", "BM_write_idle_streams/manual_time", "ns_per_write_4_streams",
+     "ns/op", None, "cost", "idle"),
     ("sharded write, 1000 keys, 1 thread", "BM_sharded_write/real_time/threads:1", "real_time", "ns/op", None, "cost", None),
     ("sharded write, 1000 keys, 2 threads", "BM_sharded_write/real_time/threads:2", "real_time", "ns/op", None, "cost", None),
     ("sharded read, 1000 keys, 1 thread", "BM_sharded_read/real_time/threads:1", "real_time", "ns/op", None, "cost", None),
@@ -155,13 +168,13 @@ def target_of(spec, runs, kind):
     """(text, met or None) for a row's target."""
     if spec is None:
         return "", None
-    if spec in ("cv1", "cv4"):
-        cv = value(runs, CV.format(1 if spec == "cv1" else 4), "p50_us")
+    if spec in ("pv1", "pv4"):
+        cv = value(runs, PV.format(1 if spec == "pv1" else 4), "cv_p50_us")
         if cv is None:
             return "<= 1.1 x condvar", None
-        return f"<= {fmt(1.1 * cv)} (1.1 x condvar)", ("cv", 1.1 * cv)
+        return f"<= {fmt(1.1 * cv)} (1.1 x condvar, same run)", ("cv", 1.1 * cv)
     if spec == "idle":
-        base = value(runs, "BM_write_idle_streams/streams:0/real_time", "real_time")
+        base = value(runs, "BM_write_idle_streams/manual_time", "ns_per_write_0_streams")
         if base is None:
             return "<= 1.1 x 0 streams", None
         return f"<= {fmt(1.1 * base)} (1.1 x 0 streams)", ("cv", 1.1 * base)
