@@ -197,7 +197,8 @@ def table(runs, context):
         lines.append(f"{'best' if BEST else 'median'} of {reps} repetitions")
     if LOAD:
         lines.append(f"load average before / after the run: {LOAD[0]} / {LOAD[1]}"
-                     + (" — the machine was busy: figures are unreliable" if max(LOAD) > 0.75 * (ncpu or 1) else ""))
+                     + (" — the machine was busy before the run: figures are unreliable"
+                        if LOAD[0] > 0.75 * (ncpu or 1) else ""))
     lines.append("")
     lines.append("ratio: Go / memlog for costs, memlog / Go for rates (> 1: memlog is better)")
     lines.append("")

@@ -95,6 +95,7 @@ class ByteSegment {
   // Appends a record; requires size() < limit and a non-empty `bytes` that
   // does not alias this segment. Strong guarantee.
   void push(TimePoint created, View bytes, std::size_t limit) {
+    if (store_ && append_in_place(*store_, created, bytes)) return;
     if (!store_) store_ = std::make_unique<Store>();
     append(*store_, false, created, bytes, limit);
   }
@@ -176,6 +177,27 @@ class ByteSegment {
     s.ends.clear();
     s.high.clear();
     s.used = 0;
+  }
+
+  // The common case of push(), which allocates nothing: the record fits in
+  // the current chunk after the previous record, the arrays have room, and
+  // the high bits of the end do not change. Returns false for anything else
+  // (append() then does the general case). Not for large records, nor at a
+  // chunk boundary (where a chunk may have to be found).
+  static bool append_in_place(Store& s, TimePoint created, View bytes) noexcept {
+    const std::uint64_t in_chunk = s.used & offset_mask;  // s.used is the previous record's end here
+    const std::size_t size = bytes.size();
+    const auto slot = static_cast<std::size_t>(s.used >> chunk_bits);
+    if (in_chunk == 0 || size > chunk_size - in_chunk || slot >= s.chunks.size() ||
+        s.chunks[slot].capacity < in_chunk + size || s.created.size() == s.created.capacity() ||
+        s.ends.size() == s.ends.capacity() || ((s.used + size) >> 32) != (s.used >> 32)) {
+      return false;
+    }
+    std::memcpy(s.chunks[slot].data.get() + in_chunk, bytes.data(), size);
+    s.created.push_back(created);  // within capacity: no allocation
+    s.ends.push_back(static_cast<std::uint32_t>(s.used + size));
+    s.used += size;
+    return true;
   }
 
   // Appends the record, after dropping every record first when `drop_all`:
