@@ -283,6 +283,7 @@ class Log {
   template <class Item>
   void store(Offset offset, std::chrono::system_clock::time_point created, Item&& item) {
     const std::size_t limit = options_->max_segment_size;
+    assert(active_.end() == offset);  // a segment numbers its records from its start
     if (active_.size() < limit) {
       active_.push(created, std::forward<Item>(item), limit);
       return;
