@@ -2,9 +2,13 @@
 # Shared by .ci/test and .ci/bench; source it, do not run it.
 
 # Debian packages the build needs. With --no-install-recommends, make (a
-# Recommends of cmake) and clang's sanitizer runtimes (libclang-rt-14-dev, a
-# Recommends of clang) would otherwise be missing on a fresh Debian 12.
-PACKAGES="cmake make g++ clang libclang-rt-14-dev catch2 libbenchmark-dev python3 pkg-config libcpp-httplib-dev curl chromium"
+# Recommends of cmake), clang's sanitizer runtimes (libclang-rt-14-dev, a
+# Recommends of clang) and llvm-symbolizer (llvm-14, which clang only
+# recommends through llvm-14-dev) would otherwise be missing on a fresh
+# Debian 12. Without the symbolizer, sanitizer reports have no function names
+# and TSan's function-name suppressions (examples/http_stream/tsan.supp) do
+# not match: a fresh Debian 12 run failed the TSan stage that way.
+PACKAGES="cmake make g++ clang libclang-rt-14-dev llvm-14 catch2 libbenchmark-dev python3 pkg-config libcpp-httplib-dev curl chromium"
 
 # Installs whichever of $PACKAGES are not installed yet.
 memlog_install_packages() {
