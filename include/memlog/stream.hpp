@@ -115,7 +115,7 @@ class Stream {
         // A record read ahead may have been purged since: the stream must
         // end exactly where a fresh read would fail.
         if (position_ < log_->earliest_retained()) return end_with(Errc::out_of_range);
-        record = &buffered(head_++);
+        record = &buffer_[head_++];
         ++position_;  // cannot overflow: no record has offset INT64_MAX
         return {};
       }
@@ -147,8 +147,6 @@ class Stream {
       return {};
     }
   }
-
-  Record<T>& buffered(std::size_t i) noexcept { return buffer_[i]; }
 
   std::error_code end_with(Errc error) noexcept { return end_with(make_error_code(error)); }
   std::error_code end_with(std::error_code error) noexcept {

@@ -164,14 +164,28 @@ class ByteSegment {
     return (previous_end >> chunk_bits) == ((end - 1) >> chunk_bits) ? previous_end : round_up(previous_end);
   }
 
-  // Chunks that survive a reset: every full-size one, and a small first chunk
-  // when there is nothing bigger. Large records' allocations are freed.
+  [[nodiscard]] static bool is_full(const Chunk& c) noexcept { return c.data && c.capacity == chunk_size; }
+  [[nodiscard]] static bool is_small(const Chunk& c) noexcept { return c.data && c.capacity < chunk_size; }
+
+  // The chunk that recycle() will put first (where the next record goes),
+  // or null when it keeps none.
+  [[nodiscard]] static const Chunk* first_after_recycle(const Store& s) noexcept {
+    const auto full = std::find_if(s.chunks.begin(), s.chunks.end(), is_full);
+    if (full != s.chunks.end()) return &*full;
+    return !s.chunks.empty() && is_small(s.chunks[0]) ? &s.chunks[0] : nullptr;
+  }
+
+  // Drops every record. Keeps every full-size chunk, in order, and a small
+  // first chunk when there is nothing bigger; large records' allocations are
+  // freed.
   static void recycle(Store& s) noexcept {
     std::size_t kept = 0;
     for (std::size_t k = 0; k < s.chunks.size(); ++k) {
-      if (s.chunks[k].data && s.chunks[k].capacity == chunk_size) s.chunks[kept++] = std::move(s.chunks[k]);
+      if (!is_full(s.chunks[k])) continue;
+      if (k != kept) s.chunks[kept] = std::move(s.chunks[k]);
+      ++kept;
     }
-    if (kept == 0 && !s.chunks.empty() && s.chunks[0].data && s.chunks[0].capacity < chunk_size) kept = 1;
+    if (kept == 0 && !s.chunks.empty() && is_small(s.chunks[0])) kept = 1;
     s.chunks.resize(kept);  // shrinking never allocates
     s.created.clear();
     s.ends.clear();
@@ -219,10 +233,11 @@ class ByteSegment {
     const auto high = static_cast<std::uint32_t>(end >> 32);
     const std::uint32_t high_before = (count == 0 || s.high.empty()) ? 0 : s.high.back().second;
 
-    // Which chunk the bytes go to, after recycling if need be.
-    const std::size_t survivors = recycling ? surviving_chunks(s) : s.chunks.size();
-    const Chunk* existing = slot < survivors ? &s.chunks[slot] : nullptr;
-    if (recycling && existing != nullptr && slot == 0) existing = &s.chunks[first_surviving(s)];
+    // Which chunk the bytes go to, after recycling if need be (a recycled
+    // segment writes at position 0, so into slot 0).
+    const Chunk* existing = recycling                  ? first_after_recycle(s)
+                            : slot < s.chunks.size() ? &s.chunks[slot]
+                                                     : nullptr;
     const std::size_t need = static_cast<std::size_t>(end - (start & ~offset_mask));
     const bool fits = !large && existing != nullptr && existing->data && existing->capacity >= need;
 
@@ -264,20 +279,6 @@ class ByteSegment {
     s.ends.push_back(static_cast<std::uint32_t>(end));
     if (high != high_before) s.high.emplace_back(count, high);
     s.used = next_used;
-  }
-
-  // How many chunks recycle() keeps, and where the one it puts first is now.
-  [[nodiscard]] static std::size_t surviving_chunks(const Store& s) noexcept {
-    std::size_t full = 0;
-    for (const Chunk& c : s.chunks) full += (c.data && c.capacity == chunk_size) ? 1 : 0;
-    if (full == 0 && !s.chunks.empty() && s.chunks[0].data && s.chunks[0].capacity < chunk_size) return 1;
-    return full;
-  }
-  [[nodiscard]] static std::size_t first_surviving(const Store& s) noexcept {
-    for (std::size_t k = 0; k < s.chunks.size(); ++k) {
-      if (s.chunks[k].data && s.chunks[k].capacity == chunk_size) return k;
-    }
-    return 0;  // the small first chunk
   }
 
   template <class V>
