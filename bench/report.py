@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
-"""Runs memlog's benchmarks (optional) and prints a markdown table against the
-Go original's figures (issue 5). Standard library only.
+"""Runs memlog's benchmarks (optional) and prints markdown tables: issue 11's
+targets, each beside its same-run baseline; the detail behind them (writes
+under readers, fan-out, paced latency with many streams); and the table
+against the Go original's figures (issue 5). Standard library only.
 
-  python3 bench/report.py --run build/bench/bench [-- <benchmark flags>]
-      runs bench_log, bench_stream, bench_sharded, bench_memory from that
-      directory (those that exist), each with --benchmark_out=<tmp>/<name>.json,
-      then prints the table
+  python3 bench/report.py --run build/bench/bench [--out DIR] [--no-report] [-- <benchmark flags>]
+      runs bench_log, bench_stream, bench_sharded, bench_memory (and
+      bench_clock) from that directory (those that exist), each with
+      --benchmark_out=DIR/<name>.json (DIR: --out, else a new temporary
+      directory), then prints the tables (not with --no-report)
   python3 bench/report.py out1.json out2.json ...
-      only prints the table from saved --benchmark_out_format=json files
+      only prints the tables from saved --benchmark_out_format=json files
+  --go FILE
+      adds a table against the Go anchor's "key value" lines (the output of
+      /work/shared/anchors/go/run.sh, run right after ours on the same machine)
 
 With --benchmark_repetitions=N, each figure is the median of the N runs
-(--best: the best one; use it only on a machine busy with other work).
+(--best: the best one; use it only on a machine busy with other work), and
+the issue 11 table shows the range across the runs.
 """
 
 import argparse
@@ -21,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-BINARIES = ["bench_log", "bench_stream", "bench_sharded", "bench_memory"]
+BINARIES = ["bench_log", "bench_stream", "bench_sharded", "bench_memory", "bench_clock"]
 
 # (figure, benchmark run name, field or counter, unit, Go figure or None,
 #  "cost" (lower is better) or "rate" (higher is better), target text, target check)
@@ -29,6 +36,10 @@ LAT = "BM_stream_latency/streams:{}/spin_us:{}/iterations:1/manual_time"
 CV = "BM_condvar_latency/streams:{}/iterations:1/manual_time"
 PV = "BM_parked_vs_condvar/streams:{}/iterations:1/manual_time"
 TP = "BM_stream_throughput/streams:{}/spin_us:{}/range_for:{}/warm:{}/iterations:3/manual_time"
+WUR = "BM_write_under_readers/readers:{}/iterations:1/manual_time"
+FO = "BM_fanout/streams:{}/range_for:{}/iterations:3/manual_time"
+WK = "BM_write_kinds/manual_time"
+RB = "BM_read_beside_writer/manual_time"
 ROWS = [
     ("write, 1 thread", "BM_write/real_time/threads:1", "real_time", "ns/op", 72.9, "cost", 30),
     ("write, 2 threads", "BM_write/real_time/threads:2", "real_time", "ns/op", 78.7, "cost", 64),
@@ -41,7 +52,7 @@ ROWS = [
     ("zero-copy read (vs Go read)", "BM_read_zero_copy/real_time/threads:1", "real_time", "ns/op", 44.5, "cost", 18),
     ("read_batch, batch 100", "BM_read_batch/100/real_time", "ns_per_record", "ns/record", 76.7, "cost", 15),
     ("2 threads x 1M writes", "BM_concurrent_write/iterations:5/manual_time", "ns_per_write", "ns/write", 128, "cost", 64),
-    ("read beside a busy writer", "BM_read_beside_writer/real_time", "real_time", "ns/op", None, "cost", None),
+    ("read beside a busy writer", RB, "ns_per_read_busy", "ns/op", None, "cost", None),
     ("stream latency p50, parked, 1 stream (interleaved with condvar)", PV.format(1), "p50_us", "us", 5149, "cost",
      "pv1"),
     ("condvar p50 in the same run, 1 reader", PV.format(1), "cv_p50_us", "us", None, "cost", None),
@@ -103,6 +114,84 @@ WAIT_ROWS = [
     ("memlog spin 200 us, 4 streams", LAT.format(4, 200)),
 ]
 
+# Issue 11's targets. (figure, unit, benchmark run name, field, "cost" or
+# "rate", baseline or None, target or None). A baseline is (label, run name,
+# field): the figure the row must be read against, from the same run. A
+# target is ("le" | "ge", number) or ("le_x", factor): at most factor x the
+# baseline; an optional third element says where the number comes from.
+ISSUE11_ROWS = [
+    ("worst write, 3 readers calling read_batch(1000) flat out", "us", WUR.format(3), "worst_us", "cost",
+     ("0 readers", WUR.format(0), "worst_us"), ("le", 1000)),
+    ("writes/s meanwhile, 3 readers", "M/s", WUR.format(3), "writes_per_s", "rate",
+     ("0 readers", WUR.format(0), "writes_per_s"), ("ge", 0.1)),
+    ("p99 write, 3 readers", "us", WUR.format(3), "p99_us", "cost", ("0 readers", WUR.format(0), "p99_us"), None),
+    ("worst write, 2 readers", "us", WUR.format(2), "worst_us", "cost", ("0 readers", WUR.format(0), "worst_us"), None),
+    ("p99 write, 2 readers", "us", WUR.format(2), "p99_us", "cost", ("0 readers", WUR.format(0), "p99_us"), None),
+    ("writes/s meanwhile, 2 readers", "M/s", WUR.format(2), "writes_per_s", "rate",
+     ("0 readers", WUR.format(0), "writes_per_s"), None),
+    ("worst write, 1 reader", "us", WUR.format(1), "worst_us", "cost", ("0 readers", WUR.format(0), "worst_us"), None),
+    ("p99 write, 1 reader", "us", WUR.format(1), "p99_us", "cost", ("0 readers", WUR.format(0), "p99_us"), None),
+    ("writes/s meanwhile, 1 reader", "M/s", WUR.format(1), "writes_per_s", "rate",
+     ("0 readers", WUR.format(0), "writes_per_s"), None),
+    ("read(offset) beside a busy writer", "ns", RB, "ns_per_read_busy", "cost",
+     ("read alone", RB, "ns_per_read_alone"), ("le_x", 3)),
+    ("write(kept std::string)", "ns", WK, "ns_per_write_kept", "cost",
+     ("write(string_view)", WK, "ns_per_write_view"), ("le_x", 1.2)),
+    ("write(std::string_view)", "ns", WK, "ns_per_write_view", "cost", None, ("le", 30)),
+    ("write(fresh std::string)", "ns", WK, "ns_per_write_fresh", "cost",
+     ("write(string_view)", WK, "ns_per_write_view"), None),
+    ("fan-out, next(), 4 streams, per stream", "M rec/s", FO.format(4, 0), "records_per_s_per_stream", "rate",
+     ("writer alone", FO.format(0, 0), "writer_writes_per_s"), ("ge", 4)),
+    ("fan-out, next(), 16 streams, in total", "M rec/s", FO.format(16, 0), "records_per_s_total", "rate",
+     ("writer alone", FO.format(0, 0), "writer_writes_per_s"), ("ge", 16)),
+    ("fan-out, range-for, 4 streams, per stream", "M rec/s", FO.format(4, 1), "records_per_s_per_stream", "rate",
+     ("writer alone", FO.format(0, 0), "writer_writes_per_s"), None),
+    ("fan-out, range-for, 16 streams, in total", "M rec/s", FO.format(16, 1), "records_per_s_total", "rate",
+     ("writer alone", FO.format(0, 0), "writer_writes_per_s"), None),
+    ("paced latency p99, 64 parked streams", "us", PV.format(64), "p99_us", "cost",
+     ("condvar, 64 readers", PV.format(64), "cv_p99_us"), ("le", 1000)),
+    ("paced latency p50, 64 parked streams", "us", PV.format(64), "p50_us", "cost",
+     ("condvar, 64 readers", PV.format(64), "cv_p50_us"), None),
+    ("paced latency p99, 16 parked streams", "us", PV.format(16), "p99_us", "cost",
+     ("condvar, 16 readers", PV.format(16), "cv_p99_us"), None),
+    ("paced latency p50, 16 parked streams", "us", PV.format(16), "p50_us", "cost",
+     ("condvar, 16 readers", PV.format(16), "cv_p50_us"), None),
+    # "Everything else in the README's table: no worse than its run-to-run
+    # range today" (README, 2cc806a).
+    ("zero-copy read", "ns", "BM_read_zero_copy/real_time/threads:1", "real_time", "cost", None,
+     ("le", 13, "README range 10-13")),
+    ("read_batch, batch 100", "ns/record", "BM_read_batch/100/real_time", "ns_per_record", "cost", None,
+     ("le", 5.1, "README range 4.4-5.1")),
+    ("memory, 1M x 32-byte records", "bytes/record", "BM_memory_per_record/iterations:1", "bytes_per_record", "cost",
+     None, ("le", 44.6, "README")),
+    ("idle sharded log, 1000 shards", "MB", "BM_sharded_idle_memory/iterations:10", "bytes", "cost", None,
+     ("le", 0.216, "README")),
+]
+
+# The Go anchor's keys (anchors/go/run.sh) and our figure for each:
+# (key, Go unit, our label, run name, field, our unit, "cost" or "rate").
+GO_ANCHOR_ROWS = [
+    ("write_ns", "ns", "write(std::string_view), segment 1000", WK, "ns_per_write_view", "ns", "cost"),
+    ("write_ns", "ns", "write(kept std::string), segment 1000", WK, "ns_per_write_kept", "ns", "cost"),
+    ("read_ns", "ns", "read(offset), owning copy", "BM_read/real_time/threads:1", "real_time", "ns", "cost"),
+    ("read_batch_ns_per_record", "ns/record", "read_batch, batch 100 (cache-resident)", "BM_read_batch/100/real_time",
+     "ns_per_record", "ns/record", "cost"),
+    ("write_2threads_ns", "ns", "2 threads x 1M writes", "BM_concurrent_write/iterations:5/manual_time",
+     "ns_per_write", "ns", "cost"),
+    ("stream_latency_1_p50_us", "us", "paced latency p50, 1 stream", PV.format(1), "p50_us", "us", "cost"),
+    ("stream_latency_1_p99_us", "us", "paced latency p99, 1 stream", PV.format(1), "p99_us", "us", "cost"),
+    ("stream_latency_4_p50_us", "us", "paced latency p50, 4 streams", PV.format(4), "p50_us", "us", "cost"),
+    ("stream_latency_4_p99_us", "us", "paced latency p99, 4 streams", PV.format(4), "p99_us", "us", "cost"),
+    ("stream_throughput_1_Mps", "M rec/s", "fan-out, next(), 1 stream (warm log)", FO.format(1, 0),
+     "records_per_s_per_stream", "M rec/s", "rate"),
+    ("stream_throughput_4_Mps_per_stream", "M rec/s", "fan-out, next(), 4 streams, per stream (warm log)",
+     FO.format(4, 0), "records_per_s_per_stream", "M rec/s", "rate"),
+    ("bytes_per_record", "bytes", "memory, 1M x 32-byte records", "BM_memory_per_record/iterations:1",
+     "bytes_per_record", "bytes/record", "cost"),
+    ("idle_sharded_KiB", "KiB", "idle sharded log, 1000 shards", "BM_sharded_idle_memory/iterations:10", "bytes",
+     "KiB", "cost"),
+]
+
 TIME_SCALE = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
@@ -110,8 +199,14 @@ def load(paths):
     """{run name: [runs]} (one per repetition, aggregates dropped), and the context."""
     runs, context = {}, {}
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        try:
+            if os.path.getsize(path) == 0:
+                continue  # a --benchmark_filter that matched nothing in this binary
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"report.py: {path}: {e}, skipped", file=sys.stderr)
+            continue
         context = context or data.get("context", {})
         for b in data.get("benchmarks", []):
             if b.get("run_type") == "aggregate" or b.get("error_occurred"):
@@ -123,30 +218,34 @@ def load(paths):
 BEST = False  # --best: the best repetition instead of the median
 
 
-def value(runs, name, field, kind="cost"):
+def samples(runs, name, field):
+    """The field's value in every repetition of the run, sorted."""
     values = []
     for b in runs.get(name, []):
         if field in ("real_time", "cpu_time"):
             values.append(b[field] * TIME_SCALE[b.get("time_unit", "ns")])  # in ns
         elif b.get(field) is not None:
             values.append(float(b[field]))
+    return sorted(values)
+
+
+def value(runs, name, field, kind="cost"):
+    values = samples(runs, name, field)
     if not values:
         return None
-    values.sort()
     if BEST:
         return values[0] if kind == "cost" else values[-1]
     n = len(values)
     return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
 
 
+SCALE = {"M rec/s": 1e-6, "M/s": 1e-6, "MB": 1e-6, "KiB": 1 / 1024}
+
+
 def scaled(v, unit):
     if v is None:
         return None
-    if unit == "M rec/s":
-        return v / 1e6
-    if unit == "MB":
-        return v / 1e6
-    return v
+    return v * SCALE.get(unit, 1.0)
 
 
 def fmt(v):
@@ -162,6 +261,18 @@ def fmt(v):
     if a >= 1:
         return f"{v:.2f}"
     return f"{v:.3f}"
+
+
+def shown(v):
+    """v as the table shows it, so that a figure printed equal to its target meets it."""
+    return float(fmt(v).replace(",", ""))
+
+
+def met(ours, kind, limit):
+    if ours is None or limit is None:
+        return ""
+    ok = shown(ours) <= shown(limit) if kind == "cost" else shown(ours) >= shown(limit)
+    return "yes" if ok else "no"
 
 
 def target_of(spec, runs, kind):
@@ -181,7 +292,7 @@ def target_of(spec, runs, kind):
     return (f"<= {fmt(spec)}" if kind == "cost" else f">= {fmt(spec)}"), ("n", spec)
 
 
-def table(runs, context):
+def header(runs, context):
     lines = []
     cpu = ""
     try:
@@ -190,7 +301,7 @@ def table(runs, context):
     except OSError:
         pass
     ncpu = context.get("num_cpus", os.cpu_count())
-    lines.append(f"memlog vs Go memlog — {cpu or platform.processor()}, {ncpu} CPUs, "
+    lines.append(f"memlog benchmarks — {cpu or platform.processor()}, {ncpu} CPUs, "
                  f"{platform.system()} {platform.release()}, {context.get('date', '')}")
     reps = max((len(v) for v in runs.values()), default=1)
     if reps > 1:
@@ -199,29 +310,110 @@ def table(runs, context):
         lines.append(f"load average before / after the run: {LOAD[0]} / {LOAD[1]}"
                      + (" — the machine was busy before the run: figures are unreliable"
                         if LOAD[0] > 0.75 * (ncpu or 1) else ""))
-    lines.append("")
-    lines.append("ratio: Go / memlog for costs, memlog / Go for rates (> 1: memlog is better)")
-    lines.append("")
-    lines.append("| figure | unit | memlog | Go | ratio | target (issue 5) | met |")
-    lines.append("|---|---|---:|---:|---:|---|:-:|")
+    if any(b.get("capped") for rs in runs.values() for b in rs):
+        lines.append("CAPPED: a fan-out or write-under-readers run hit its time cap (see the detail tables); "
+                     "its figures are over what it managed before the cap")
+    return lines
+
+
+def issue11_table(runs):
+    lines = ["Issue 11: each figure beside the same-run baseline it is read against "
+             "(range: lowest-highest across repetitions)", "",
+             "| figure | unit | memlog | range | baseline (same run) | baseline | target (issue 11) | met |",
+             "|---|---|---:|---|---|---:|---|:-:|"]
+    for figure, unit, name, field, kind, base, spec in ISSUE11_ROWS:
+        ours = scaled(value(runs, name, field, kind), unit)
+        all_runs = samples(runs, name, field)
+        rng = f"{fmt(scaled(all_runs[0], unit))}-{fmt(scaled(all_runs[-1], unit))}" if len(all_runs) > 1 else ""
+        base_label, base_value = "", None
+        if base is not None:
+            base_label = base[0]
+            # The baseline's own best-case direction follows the row's.
+            base_value = scaled(value(runs, base[1], base[2], kind), unit)
+        text, limit = "", None
+        if spec is not None:
+            op, number = spec[0], spec[1]
+            note = f" ({spec[2]})" if len(spec) > 2 else ""
+            if op == "le":
+                text, limit = f"<= {fmt(number)}{note}", number
+            elif op == "ge":
+                text, limit = f">= {fmt(number)}{note}", number
+            elif op == "le_x":
+                limit = None if base_value is None else number * base_value
+                text = f"<= {number:g} x {base_label}" + ("" if limit is None else f" = {fmt(limit)}")
+        lines.append(f"| {figure} | {unit} | {fmt(ours)} | {rng} | {base_label} | {fmt(base_value)} | {text} | "
+                     f"{met(ours, kind, limit)} |")
+    return lines
+
+
+def detail_tables(runs):
+    lines = ["Single-write latency while R threads call read_batch(…, 1000) flat out "
+             "(default segment 1024; 1 s of writes with a kept std::string; one clock read per write included):", "",
+             "| readers | p50 ns | p99 us | p99.9 us | worst us | M writes/s | M records/s read (all readers) | capped |",
+             "|---:|---:|---:|---:|---:|---:|---:|:-:|"]
+    for r in range(4):
+        name = WUR.format(r)
+        cells = [fmt(value(runs, name, f)) for f in ("p50_ns", "p99_us", "p999_us", "worst_us")]
+        cells += [fmt(scaled(value(runs, name, f, "rate"), "M/s")) for f in ("writes_per_s", "reader_records_per_s")]
+        capped = value(runs, name, "capped")
+        cells.append("" if capped is None else ("yes" if capped else "no"))
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+
+    lines += ["", "Fan-out: N streams on one warm log, the writer writing flat out with a kept std::string "
+              "(1M records per run, 16M / N above 16 streams); CPU and context switches of the whole process "
+              "(writer included) per delivered record (streams 0: per write):", "",
+              "| streams | read with | records / run | written | M rec/s per stream | slowest stream | "
+              "M rec/s in total | writer M writes/s | CPU ns / delivery | csw / delivery | capped |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|"]
+    for n, rf in [(0, 0), (1, 0), (1, 1), (4, 0), (4, 1), (16, 0), (16, 1), (64, 0), (64, 1)]:
+        name = FO.format(n, rf)
+        if name not in runs:
+            continue
+        read_with = "—" if n == 0 else ("range-for" if rf else "next()")
+        cells = [fmt(value(runs, name, "records")), fmt(value(runs, name, "written"))]
+        cells += [fmt(scaled(value(runs, name, f, "rate"), "M rec/s")) for f in
+                  ("records_per_s_per_stream", "min_stream_records_per_s", "records_per_s_total",
+                   "writer_writes_per_s")]
+        cells += [fmt(value(runs, name, f)) for f in ("cpu_ns_per_delivery", "csw_per_delivery")]
+        capped = value(runs, name, "capped")
+        cells.append("" if capped is None else ("yes" if capped else "no"))
+        lines.append(f"| {n} | {read_with} | " + " | ".join(cells) + " |")
+
+    lines += ["", "Paced latency (one write every 100 us, from the call of write() to the return of next()), "
+              "parked streams and a bare condition variable interleaved in one run:", "",
+              "| streams | p50 us | condvar p50 | p99 us | condvar p99 | max us | condvar max | "
+              "csw / record | condvar csw / record |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in (1, 4, 16, 64):
+        name = PV.format(n)
+        if name not in runs:
+            continue
+        cells = [fmt(value(runs, name, f)) for f in
+                 ("p50_us", "cv_p50_us", "p99_us", "cv_p99_us", "max_us", "cv_max_us", "csw_per_record",
+                  "cv_csw_per_record")]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def go_table(runs, context):
+    lines = ["ratio: Go / memlog for costs, memlog / Go for rates (> 1: memlog is better)", "",
+             "| figure | unit | memlog | Go | ratio | target (issue 5) | met |",
+             "|---|---|---:|---:|---:|---|:-:|"]
     for figure, name, field, unit, go, kind, spec in ROWS:
         ours = scaled(value(runs, name, field, kind), unit)
         ratio = None
         if ours is not None and go is not None and ours > 0:
             ratio = go / ours if kind == "cost" else ours / go
         text, check = target_of(spec, runs, kind)
-        met = ""
-        if check is not None and ours is not None:
-            limit = check[1]
-            ok = ours <= limit if kind == "cost" else ours >= limit
-            met = "yes" if ok else "no"
         ratio_text = "—" if ratio is None else f"{ratio:.2f}x"
-        lines.append(f"| {figure} | {unit} | {fmt(ours)} | {fmt(go)} | {ratio_text} | {text} | {met} |")
+        lines.append(f"| {figure} | {unit} | {fmt(ours)} | {fmt(go)} | {ratio_text} | {text} | "
+                     f"{met(ours, kind, None if check is None else check[1])} |")
 
     lines.append("")
     lines.append("Stream latency: from the call of write() to the return of next(), writer paced at one record "
                  "per 100 us (Go's figure: one per 200 us, and Go polls with 10 ms sleeps). "
-                 "Throughput: 1M records per run, segment 1<<20 (no purge); a warm log has run before (its segments and the allocator's free lists are sized), a fresh log is new for each run.")
+                 "Throughput: 1M records per run, segment 1<<20 (no purge); a warm log has run before (its segments "
+                 "and the allocator's free lists are sized), a fresh log is new for each run.")
     lines.append("")
     lines.append("Cost of waiting (writer paced at one record per 100 us):")
     lines.append("")
@@ -232,6 +424,48 @@ def table(runs, context):
         cells = [fmt(value(runs, name, c)) for c in
                  ("p50_us", "p99_us", "max_us", "csw_per_record", "stream_cpu_pct")]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def read_go(path):
+    """{key: value} from the Go anchor's output ("key value" lines; anything else is ignored)."""
+    keys = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith("#"):
+                try:
+                    keys[parts[0]] = float(parts[1])
+                except ValueError:
+                    pass
+    return keys
+
+
+def go_anchor_table(runs, go):
+    lines = ["Against the Go original measured on this machine right after this run "
+             "(anchors/go/run.sh; ratio: Go / memlog for costs, memlog / Go for rates; > 1: memlog is better). "
+             "The workloads differ where anchors/go/README.md says so.", "",
+             "| Go key | Go | memlog figure | memlog | unit | ratio |",
+             "|---|---:|---|---:|---|---:|"]
+    for key, go_unit, label, name, field, unit, kind in GO_ANCHOR_ROWS:
+        ours = scaled(value(runs, name, field, kind), unit)
+        theirs = go.get(key)
+        ratio = None
+        if ours and theirs:
+            ratio = theirs / ours if kind == "cost" else ours / theirs
+        lines.append(f"| {key} | {fmt(theirs)} | {label} | {fmt(ours)} | {go_unit} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}x'} |")
+    return lines
+
+
+def report(runs, context, go=None):
+    lines = header(runs, context) + [""]
+    lines += issue11_table(runs) + [""]
+    lines += detail_tables(runs) + [""]
+    lines += ["Against the Go original's figures from issue 5 (Go 1.19 on the same kind of machine):", ""]
+    lines += go_table(runs, context)
+    if go is not None:
+        lines += [""] + go_anchor_table(runs, go)
     return "\n".join(lines)
 
 
@@ -246,16 +480,21 @@ def loadavg():
         return 0.0
 
 
-def run_all(directory, extra):
+def run_all(directory, extra, out_dir=None):
     LOAD.append(loadavg())
-    out_dir = tempfile.mkdtemp(prefix="memlog-bench-")
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    else:
+        out_dir = tempfile.mkdtemp(prefix="memlog-bench-")
     outputs = []
     for exe in BINARIES:
         path = os.path.join(directory, exe)
+        out = os.path.join(out_dir, exe + ".json")
+        if os.path.exists(out):
+            os.remove(out)  # never report a previous run's figures
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
             print(f"report.py: {path} not built, skipped", file=sys.stderr)
             continue
-        out = os.path.join(out_dir, exe + ".json")
         print(f"\n==================== benchmark: {exe} ====================", flush=True)
         subprocess.run([path, f"--benchmark_out={out}", "--benchmark_out_format=json", *extra], check=True)
         outputs.append(out)
@@ -267,6 +506,11 @@ def run_all(directory, extra):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", metavar="DIR", help="directory holding the bench_* executables to run first")
+    parser.add_argument("--out", metavar="DIR", help="with --run: write the JSON results here (default: a new "
+                                                     "temporary directory)")
+    parser.add_argument("--go", metavar="FILE", help="the Go anchor's output (anchors/go/run.sh), to add a table "
+                                                     "against it")
+    parser.add_argument("--no-report", action="store_true", help="with --run: run the benchmarks, print no tables")
     parser.add_argument("rest", nargs="*",
                         help="JSON files (without --run), or benchmark flags after -- (with --run)")
     parser.add_argument("--best", action="store_true",
@@ -276,13 +520,15 @@ def main():
     global BEST
     BEST = args.best
     if args.run:
-        files = run_all(args.run, args.rest)
+        files = run_all(args.run, args.rest, args.out)
     else:
         files = args.rest
+    if args.run and args.no_report:
+        return
     if not files:
         parser.error("give --run DIR or JSON files")
     runs, context = load(files)
-    print(table(runs, context))
+    print(report(runs, context, read_go(args.go) if args.go else None))
 
 
 if __name__ == "__main__":
