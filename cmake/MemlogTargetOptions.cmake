@@ -11,6 +11,11 @@ function(memlog_target_options target)
     endif()
   else()
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic)
+    if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+      # Checks the MEMLOG_GUARDED_BY / MEMLOG_REQUIRES annotations
+      # (detail/thread_annotations.hpp); GCC has no such analysis.
+      target_compile_options(${target} PRIVATE -Wthread-safety -Wthread-safety-beta)
+    endif()
     if(MEMLOG_WARNINGS_AS_ERRORS)
       target_compile_options(${target} PRIVATE -Werror)
     endif()
