@@ -1,0 +1,133 @@
+#pragma once
+// OffsetEvent: an event count keyed by offset. Streams wait on it for the
+// record at their position; writes tell it what they published.
+//
+// The point is what a write pays: nothing but one load while nobody waits
+// for the offset it publishes. A parked waiter records the lowest offset it
+// waits for in `wake_at_`; a write that publishes that offset (or a later
+// one) wakes every parked waiter, and those whose record is still missing
+// park again.
+//
+// The protocol is a Dekker pair, so both sides use seq_cst:
+//   writer: store next (the log's published-offset counter), then load wake_at_;
+//   waiter: store wake_at_, then load next (its `ready` check).
+// In the single total order of seq_cst operations one of the two loads comes
+// after the other side's store: either the waiter sees its record, or the
+// writer sees the waiter and wakes it. Every store to wake_at_ happens under
+// mu_, so a waiter's load-then-store is a safe minimum and a reset cannot
+// lose a waiter that armed after it (that waiter checks `ready` again).
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <limits>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include "../record.hpp"
+#include "cpu.hpp"
+
+namespace memlog::detail {
+
+class OffsetEvent {
+ public:
+  enum class Status { ready, stopped, timed_out };
+  using Deadline = std::chrono::steady_clock::time_point;
+
+  OffsetEvent() = default;
+  OffsetEvent(const OffsetEvent&) = delete;
+  OffsetEvent& operator=(const OffsetEvent&) = delete;
+
+  // Called by a write after it published every offset below `next` with a
+  // seq_cst store. Wakes the parked waiters when one waits below `next`.
+  void published(Offset next) noexcept {
+    // seq_cst: the writer's half of the Dekker pair (see the top of the file).
+    if (wake_at_.load(std::memory_order_seq_cst) < next) wake_all();
+  }
+
+  // Wakes every parked waiter, for them to check their conditions again (a
+  // stop request, or a change in the log that ends waiting).
+  void wake_all() noexcept {
+    {
+      std::lock_guard guard(mu_);
+      // Woken waiters whose record is still missing arm again.
+      wake_at_.store(no_waiter, std::memory_order_seq_cst);
+    }
+    wake_.notify_all();
+  }
+
+  // Blocks until ready() is true (it must check with a seq_cst load that
+  // `position` is published, or that waiting is over for another reason),
+  // stop is requested, or the deadline (if any) passes. Spins up to `spin`
+  // first, checking ready() with acquire loads only.
+  template <class Ready>
+  [[nodiscard]] Status wait(Offset position, Ready&& ready, const std::stop_token& stop, const Deadline* deadline,
+                            std::chrono::nanoseconds spin = {}) {
+    if (spin > std::chrono::nanoseconds::zero()) {
+      if (const Status status = spin_until_ready(ready, stop, deadline, spin); status != Status::timed_out) {
+        return status;
+      }
+      if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) return Status::timed_out;
+    }
+
+    std::stop_callback on_stop(stop, [this] { wake_all(); });
+    std::unique_lock lock(mu_);
+    // relaxed: a statistic; mu_ orders it against other waiters.
+    parked_.fetch_add(1, std::memory_order_relaxed);
+    const auto unpark = [this] { parked_.fetch_sub(1, std::memory_order_relaxed); };
+    while (true) {
+      // seq_cst: the waiter's half of the Dekker pair. Load then store is a
+      // safe minimum because every store to wake_at_ holds mu_.
+      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_seq_cst);
+      if (ready()) return unpark(), Status::ready;
+      if (stop.stop_requested()) return unpark(), Status::stopped;
+      if (deadline == nullptr) {
+        wake_.wait(lock);
+      } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
+        if (ready()) return unpark(), Status::ready;
+        return unpark(), stop.stop_requested() ? Status::stopped : Status::timed_out;
+      }
+    }
+  }
+
+  // Waiters parked right now. A snapshot; may be stale when it returns.
+  [[nodiscard]] std::size_t waiting() const noexcept { return parked_.load(std::memory_order_relaxed); }
+
+ private:
+  static constexpr Offset no_waiter = std::numeric_limits<Offset>::max();
+
+  template <class Ready>
+  static Status spin_until_ready(Ready& ready, const std::stop_token& stop, const Deadline* deadline,
+                                 std::chrono::nanoseconds spin) {
+    const auto now = std::chrono::steady_clock::now();
+    // The caller validated spin so that this cannot overflow.
+    const auto until = now + spin;
+    for (unsigned i = 1;; ++i) {
+      if (ready()) return Status::ready;
+      if (stop.stop_requested()) return Status::stopped;
+      // Pause at first; then give the core away between checks, so that on
+      // a machine with more waiters than cores the writer gets to run.
+      if (i < 64) {
+        cpu_relax();
+      } else {
+        std::this_thread::yield();
+      }
+      // A clock read costs as much as dozens of checks: look less often.
+      if (i % 64 == 0 || i > 64) {
+        const auto t = std::chrono::steady_clock::now();
+        if (t >= until || (deadline != nullptr && t >= *deadline)) return Status::timed_out;
+      }
+    }
+  }
+
+  // The lowest offset a parked waiter waits for; no_waiter when none.
+  std::atomic<Offset> wake_at_{no_waiter};
+  std::atomic<std::size_t> parked_{0};
+  std::mutex mu_;
+  std::condition_variable wake_;
+};
+
+}  // namespace memlog::detail

@@ -1,0 +1,116 @@
+#pragma once
+// RotationLock: a phase-fair reader/writer lock for the one moment a log
+// needs exclusion, the rotation of its segments.
+//
+// Readers (read, read_batch, a stream's read-ahead) take it shared for the
+// length of one copy; a writer takes it exclusively only when a write
+// rotates the segments, which recycles the storage readers may be looking
+// at. Writes that do not rotate never touch it.
+//
+// Phase-fair (Brandenburg and Anderson's PF-T lock, without the writers'
+// ticket: the log already lets one writer at a time get here): a reader that
+// arrives while a writer is present waits only until that writer leaves,
+// even if another writer comes straight after; a writer waits only for the
+// readers that entered before it announced itself. So neither side starves:
+// a writer waits at most one critical section per reader, a reader at most
+// one rotation.
+//
+// Waiting spins briefly (a rotation or a reader's copy is usually over in
+// microseconds), then sleeps on the atomic (a futex on Linux).
+
+#include <atomic>
+#include <cstdint>
+
+#include "cpu.hpp"
+
+namespace memlog::detail {
+
+class RotationLock {
+ public:
+  RotationLock() = default;
+  RotationLock(const RotationLock&) = delete;
+  RotationLock& operator=(const RotationLock&) = delete;
+
+  void lock_shared() noexcept {
+    // acquire: pairs with the release in unlock(), either directly or through
+    // the release sequence of later readers' increments.
+    const std::uint32_t writer = entered_.fetch_add(reader_step, std::memory_order_acquire) & writer_bits;
+    if (writer == 0) return;
+    // A writer announced itself before we did: wait for its phase to end,
+    // that is, for the writer bits to change (cleared, or a new writer with
+    // the other phase bit, who counted us and so waits for us).
+    wait_while(entered_, [writer](std::uint32_t v) { return (v & writer_bits) == writer; });
+  }
+
+  void unlock_shared() noexcept {
+    // seq_cst (and seq_cst below): with the writer's seq_cst announcement and
+    // its seq_cst load of left_, either the writer sees this exit or we see
+    // its announcement and wake it. release: our reads happen before the
+    // writer's rotation.
+    left_.fetch_add(reader_step, std::memory_order_seq_cst);
+    if ((entered_.load(std::memory_order_seq_cst) & writer_present) != 0) left_.notify_all();
+  }
+
+  // One writer at a time: the caller serialises writers.
+  void lock() noexcept {
+    phase_ ^= phase_bit;
+    // seq_cst: see unlock_shared(). The readers counted in `entered` are the
+    // ones we wait for; later readers see our bits and wait for us.
+    const std::uint32_t entered =
+        entered_.fetch_add(writer_present | phase_, std::memory_order_seq_cst) & ~writer_bits;
+    // acquire: pairs with the readers' increments of left_, so their reads
+    // happen before ours and before the recycling.
+    wait_while(left_, [entered](std::uint32_t v) { return v != entered; }, std::memory_order_seq_cst);
+  }
+
+  void unlock() noexcept {
+    // release: the rotation happens before what the readers we let in read.
+    entered_.fetch_sub(writer_present | phase_, std::memory_order_release);
+    entered_.notify_all();
+  }
+
+ private:
+  static constexpr std::uint32_t phase_bit = 1;
+  static constexpr std::uint32_t writer_present = 2;
+  static constexpr std::uint32_t writer_bits = phase_bit | writer_present;
+  static constexpr std::uint32_t reader_step = 4;
+
+  // Spins, then sleeps on `word`, while blocked(value) holds.
+  template <class Blocked>
+  static void wait_while(std::atomic<std::uint32_t>& word, Blocked blocked,
+                         std::memory_order order = std::memory_order_acquire) noexcept {
+    for (int i = 0; i < spins; ++i) {
+      if (!blocked(word.load(order))) return;
+      cpu_relax();
+    }
+    while (true) {
+      const std::uint32_t value = word.load(order);
+      if (!blocked(value)) return;
+      word.wait(value, order);
+    }
+  }
+
+  static constexpr int spins = 1024;  // a few microseconds of pause instructions
+
+  // Readers entered (in steps of reader_step) plus the present writer's bits;
+  // wraps around harmlessly (only differences and equality are used).
+  std::atomic<std::uint32_t> entered_{0};
+  // Readers left, in steps of reader_step.
+  std::atomic<std::uint32_t> left_{0};
+  // The phase bit of the current or last writer; only the writer touches it.
+  std::uint32_t phase_ = 0;
+};
+
+// Scoped shared ownership of a RotationLock.
+class SharedRotationGuard {
+ public:
+  explicit SharedRotationGuard(RotationLock& lock) noexcept : lock_(lock) { lock_.lock_shared(); }
+  ~SharedRotationGuard() { lock_.unlock_shared(); }
+  SharedRotationGuard(const SharedRotationGuard&) = delete;
+  SharedRotationGuard& operator=(const SharedRotationGuard&) = delete;
+
+ private:
+  RotationLock& lock_;
+};
+
+}  // namespace memlog::detail
