@@ -420,7 +420,8 @@ void reader(Shared& shared, std::uint64_t seed, std::latch& go, Counts& counts) 
         break;
       }
       default: {  // zero-copy read: check the stored record in place
-        const std::error_code ec = shared.log.read(at, [&](const Log::view_type& r) { check_record(shared, r, at, counts); });
+        const std::error_code ec =
+            shared.log.read(at, [&](const Log::view_type& r) { check_record(shared, r, at, counts); }).error();
         if (ec) {
           STRESS_CHECK(ec == Errc::future_offset || ec == Errc::out_of_range, "visit: " << ec.message());
           if (ec == Errc::future_offset) STRESS_CHECK(at > snap.latest, "visit: future_offset at " << at);

@@ -2,45 +2,54 @@
 // memlog::Log<T>: a thread-safe, append-only, in-memory log of records.
 //
 // Design: the log owns two segments, `active_` (receives writes) and
-// `history_` (the previous, full segment). When the active segment is full the
-// next write swaps the two: the old active becomes history, the old history's
-// records are purged and its storage becomes the new active segment. Both are
-// guarded by one std::shared_mutex: writers take it exclusively, readers share
-// it. `next_` (the offset the next write gets) is also published as an atomic
-// so that waiting streams can poll it without the lock, and `wake_at_` holds
-// the lowest offset a parked stream waits for, so that a write pays for a
-// notify only when it writes the record someone sleeps on.
+// `history_` (the previous, full segment). When the active segment is full
+// the next write rotates: the history's records are purged, its storage
+// takes the new record and becomes the active segment, and the full one
+// becomes the history.
+//
+// Who excludes whom:
+// - Writers serialise on `write_mu_`. A write that does not rotate appends
+//   to the active segment beyond the published records (segments never move
+//   a published record: detail/segment.hpp, detail/byte_segment.hpp) and
+//   publishes it with a store of `next_`. Readers are never excluded by it.
+// - Readers (read, read_batch, a stream's read-ahead) load `next_` and read
+//   the records below it while holding `rotation_` shared, so that a rotation
+//   (the one write in max_segment_size that recycles storage) waits for the
+//   copies in progress, and they for it. The lock is phase-fair: neither
+//   side can starve the other (detail/rotation_lock.hpp).
+// - Streams that wait for a record park on `waiters_`, which a write signals
+//   only when a parked stream waits for the offset it wrote
+//   (detail/event_count.hpp).
 
 #include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <chrono>
 #include <concepts>
-#include <condition_variable>
 #include <cstddef>
-#include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
-#include <stdexcept>
 #include <mutex>
-#include <shared_mutex>
 #include <span>
+#include <stdexcept>
 #include <stop_token>
+#include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "detail/adaptive_lock.hpp"
-#include "detail/cpu.hpp"
 #include "detail/bytes.hpp"
+#include "detail/event_count.hpp"
+#include "detail/rotation_lock.hpp"
 #include "detail/segment_for.hpp"
 #include "detail/wall_clock.hpp"
 #include "errors.hpp"
 #include "options.hpp"
 #include "record.hpp"
-#include "record_view.hpp"
 #include "record_size.hpp"
+#include "record_view.hpp"
 #include "result.hpp"
 #include "stream.hpp"
 
@@ -54,12 +63,32 @@ struct ReadBatchResult {
   friend bool operator==(const ReadBatchResult&, const ReadBatchResult&) = default;
 };
 
+namespace detail {
+// A T that only refers to data it does not own: a log of it would hand out
+// views of memory the writer may have freed long ago.
+template <class...>
+inline constexpr bool always_false = false;
+
+template <class T>
+inline constexpr bool borrows_data = false;
+template <class C, class Traits>
+inline constexpr bool borrows_data<std::basic_string_view<C, Traits>> = true;
+template <class E, std::size_t N>
+inline constexpr bool borrows_data<std::span<E, N>> = true;
+}  // namespace detail
+
+// A zero-copy visitor of a Log<T>'s records: callable with the stored record
+// (const Log<T>::view_type&, that is const record_view_t<T>&).
+template <class F, class T>
+concept record_visitor = std::invocable<F&, const record_view_t<T>&>;
+
 // Thread safety: every member function may be called from many threads at
-// once. write() serialises on the exclusive lock; read(), read_batch() and
-// range() share the lock and never block each other. Offsets are a total
-// order within one log: a record's offset is the order its write took the
-// lock. Streams are created here but used by one thread each, and the log
-// must outlive them.
+// once. Writes serialise among themselves; reads never wait for a write,
+// except for the rare write that rotates the segments (once every
+// max_segment_size records), and that write waits only for the reads
+// already in progress. Offsets are a total order within one log: a record's
+// offset is the order in which its write got the write lock. Streams are
+// created here but used by one thread each, and the log must outlive them.
 //
 // Memory: nothing is allocated up front; a segment's storage grows with its
 // records up to max_segment_size and is reused after a purge. Byte sequences
@@ -70,7 +99,12 @@ struct ReadBatchResult {
 template <class T>
 class Log {
   static_assert(std::is_object_v<T> && !std::is_const_v<T>, "Log<T> stores objects of type T");
+  static_assert(!detail::borrows_data<T>,
+                "memlog: Log<T> stores copies, but T (a string_view or span) only borrows its data, which would "
+                "dangle; store std::string or std::vector instead");
   static_assert(std::copy_constructible<T>, "Log<T> returns copies: T must be copy-constructible");
+
+  static constexpr bool bytes = detail::byte_sequence<T>;
 
  public:
   using value_type = T;
@@ -93,44 +127,48 @@ class Log {
 
   // Appends `data` and returns its offset. Errors (nothing written):
   // empty_record, record_too_large (when T's size is known, see RecordSize),
-  // offset_overflow (the next offset would pass INT64_MAX).
+  // offset_overflow (the offset would be INT64_MAX).
   // Strong guarantee: if the clock, an allocation or T's move throws, the log
   // is unchanged.
-  [[nodiscard]] Result<Offset> write(T data) {
+  [[nodiscard]] Result<Offset> write(T data)
+    requires(!bytes)
+  {
     if constexpr (sized_record<T>) {
-      const std::size_t size = RecordSize<T>{}(std::as_const(data));
-      if (size == 0) return Errc::empty_record;
-      if (size > options_->max_record_size) return Errc::record_too_large;
+      if (const std::error_code error = check_size(RecordSize<T>{}(std::as_const(data)))) return error;
     }
-    if constexpr (detail::byte_sequence<T>) {
-      // The bytes are copied into the segment, which stores no empty record
-      // whatever a RecordSize specialisation says.
-      const auto bytes = detail::ByteTraits<T>::view_of(data);
-      if (bytes.empty()) return Errc::empty_record;
-      return commit(bytes);
-    } else {
-      return commit(std::move(data));
+    return commit(std::move(data));
+  }
+
+  // For byte sequences: copies the bytes of `data` into the log; no T is
+  // copied or allocated, whether the caller keeps `data` or not.
+  [[nodiscard]] Result<Offset> write(const T& data)
+    requires bytes
+  {
+    if constexpr (sized_record<T>) {
+      if (const std::error_code error = check_size(RecordSize<T>{}(data))) return error;
     }
+    // The segment stores no empty record, whatever a RecordSize
+    // specialisation says.
+    const auto view = detail::ByteTraits<T>::view_of(data);
+    if (view.empty()) return Errc::empty_record;
+    return commit(view);
   }
 
   // For byte sequences: appends a copy of `bytes` (anything that converts to
-  // std::basic_string_view for strings, std::span<const E> for vectors:
-  // a string literal, a std::string_view, a std::array...) without building
-  // a T first. `log.write("text")` and `log.write(std::string_view(s))` take
-  // this path; passing a T goes to write(T) (which costs the T: prefer a
-  // view of a std::string you keep). A null character pointer is an empty
-  // record. Errors and guarantee as write(T), counting bytes.
+  // std::basic_string_view for strings, std::span<const E> for vectors: a
+  // string literal, a std::string_view, a std::array...). A null character
+  // pointer is an empty record. Errors and guarantee as write(T), counting
+  // bytes.
   template <detail::bytes_of<T> U>
-  [[nodiscard]] Result<Offset> write(const U& bytes) {
+  [[nodiscard]] Result<Offset> write(const U& data) {
     if constexpr (std::is_null_pointer_v<U>) {
       return Errc::empty_record;
     } else {
       if constexpr (std::is_pointer_v<U>) {
-        if (bytes == nullptr) return Errc::empty_record;
+        if (data == nullptr) return Errc::empty_record;
       }
-      const typename detail::ByteTraits<T>::view view = bytes;
-      if (view.empty()) return Errc::empty_record;
-      if (view.size() > options_->max_record_size) return Errc::record_too_large;
+      const typename detail::ByteTraits<T>::view view = data;
+      if (const std::error_code error = check_size(view.size())) return error;
       return commit(view);
     }
   }
@@ -138,94 +176,103 @@ class Log {
   // A copy of the record at `offset`. Errors: future_offset (not written
   // yet), out_of_range (negative, before the start, or purged).
   [[nodiscard]] Result<Record<T>> read(Offset offset) const {
-    detail::SpinThenLockShared lock(mu_);
+    detail::SharedRotationGuard guard(rotation_);
     std::error_code error;
     const Segment* segment = find(offset, error);
     if (segment == nullptr) return error;
-    if constexpr (detail::byte_sequence<T>) {
+    if constexpr (bytes) {
       return Record<T>{Header{offset, segment->created(offset)}, detail::ByteTraits<T>::make(segment->data(offset))};
     } else {
       return segment->at(offset);
     }
   }
 
-  // Zero-copy read: calls `visit(view)` under the shared lock with a const
-  // view_type& of the stored record, and returns what it returns (or the
-  // read error). view_type is Record<T>, or RecordView<T> (the header and a
-  // string_view/span of the stored bytes) when T is a byte sequence; a
-  // visitor taking `const auto&` works for both. `visit` must not call
-  // write() on this log (it would deadlock) and must not keep the reference.
+  // Zero-copy read: calls `visit(view)` with a const view_type& of the stored
+  // record and returns what it returns as a Result (Result<void> for a void
+  // visitor), or the read error. view_type is Record<T>, or RecordView<T>
+  // (the header and a string_view/span of the stored bytes) when T is a byte
+  // sequence; a visitor taking `const auto&` works for both. The visitor runs
+  // while the log's rotation is held off: it must not write to this log (a
+  // rotating write would wait for it forever) and must not keep the view.
   template <class F>
-    requires std::invocable<F&, const view_type&>
+    requires record_visitor<F, T>
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
     using R = std::invoke_result_t<F&, const view_type&>;
-    using Out = std::conditional_t<std::is_void_v<R>, std::error_code, Result<std::remove_cvref_t<R>>>;
-    detail::SpinThenLockShared lock(mu_);
+    using Out = Result<std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>>;
+    detail::SharedRotationGuard guard(rotation_);
     std::error_code error;
     const Segment* segment = find(offset, error);
     if (segment == nullptr) return Out(error);
-    const auto call = [&](const view_type& record) {
+    const auto call = [&](const view_type& record) -> Out {
       if constexpr (std::is_void_v<R>) {
-        visit(record);
-        return Out{};
+        std::invoke(visit, record);
+        return Out();
       } else {
-        return Out(visit(record));
+        return Out(std::invoke(visit, record));
       }
     };
-    if constexpr (detail::byte_sequence<T>) {
+    if constexpr (bytes) {
       return call(view_type{Header{offset, segment->created(offset)}, segment->data(offset)});
     } else {
       return call(segment->at(offset));
     }
   }
 
-  // A visitor that does not take view_type: say so plainly.
-  template <class F>
-    requires(!std::invocable<F&, const record_view_t<T>&>)
-  void read(Offset, F&&) const {
-    static_assert(std::invocable<F&, const record_view_t<T>&>,
-                  "memlog: the read visitor must accept const Log<T>::view_type& (RecordView<T> for strings and "
-                  "byte vectors, Record<T> otherwise); a visitor taking const auto& works for every T");
-  }
-
-  // Copies consecutive records from `start` into batch[0, count), under one
-  // shared lock. {batch.size(), {}} when full; {n, future_offset} when the
-  // end of the log came first; {0, out_of_range} when `start` is not
-  // retained; {0, {}} for an empty batch.
+  // Copies consecutive records from `start` into batch[0, count) under one
+  // shared hold of the rotation lock. {batch.size(), {}} when full;
+  // {n, future_offset} when the end of the log came first; {0, out_of_range}
+  // when `start` is not retained; {0, {}} for an empty batch.
   [[nodiscard]] ReadBatchResult read_batch(Offset start, std::span<Record<T>> batch) const {
     if (batch.empty()) return {};
-    detail::SpinThenLockShared lock(mu_);
-    const Offset next = next_.load(std::memory_order_relaxed);
+    detail::SharedRotationGuard guard(rotation_);
+    const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
     if (start >= next) return {0, Errc::future_offset};
-    if (start < earliest_retained()) return {0, Errc::out_of_range};
+    if (start < earliest_.load(std::memory_order_relaxed)) return {0, Errc::out_of_range};  // stable under the guard
 
-    const auto available = static_cast<std::size_t>(next - start);
-    const std::size_t count = std::min(available, batch.size());
-    // The history's part (older offsets) first, then the active segment's.
+    const std::size_t count = std::min(static_cast<std::size_t>(next - start), batch.size());
+    // The history holds [its start, active start), the active segment
+    // [active start, next): the history's part (older offsets) first.
     std::size_t done = 0;
-    for (const Segment* segment : {&history_, &active_}) {
-      const Offset at = start + static_cast<Offset>(done);
-      if (done == count || !segment->contains(at)) continue;
-      const std::size_t n = std::min(count - done, static_cast<std::size_t>(segment->end() - at));
-      segment->copy_to(at, batch.subspan(done, n));  // assigns: reuses the batch's storage
-      done += n;
+    const Offset active_start = active_.start();
+    if (start < active_start) {
+      done = std::min(count, static_cast<std::size_t>(active_start - start));
+      history_.copy_to(start, batch.first(done));  // assigns: reuses the batch's storage
     }
-    assert(done == count);
+    if (done < count) active_.copy_to(start + static_cast<Offset>(done), batch.subspan(done, count - done));
     return {count, count < batch.size() ? make_error_code(Errc::future_offset) : std::error_code{}};
   }
 
   // Earliest and latest retained offsets, {-1, -1} while empty. A snapshot:
   // concurrent writes may move it on as soon as it returns.
-  [[nodiscard]] OffsetRange range() const {
-    detail::SpinThenLockShared lock(mu_);
-    const Offset next = next_.load(std::memory_order_relaxed);
-    if (next == options_->start_offset) return {};
-    return {earliest_retained(), next - 1};
+  [[nodiscard]] OffsetRange range() const noexcept {
+    // A consistent pair without the lock: earliest_ unchanged around the load
+    // of next_ means no rotation published a record in between. acquire on
+    // next_: a next_ stored after a rotation carries that rotation's release
+    // store of earliest_ with it, so the second load would differ. acquire on
+    // the first load keeps the loads in order.
+    Offset earliest = earliest_.load(std::memory_order_acquire);
+    while (true) {
+      const Offset next = next_.load(std::memory_order_acquire);
+      const Offset again = earliest_.load(std::memory_order_acquire);
+      if (again == earliest) return next == options_->start_offset ? OffsetRange{} : OffsetRange{earliest, next - 1};
+      earliest = again;
+    }
   }
 
+  // The offset the next write gets: range().latest + 1, or start_offset
+  // while the log is empty. A snapshot.
+  [[nodiscard]] Offset next_offset() const noexcept { return next_.load(std::memory_order_acquire); }
+
   // A blocking reader from `start` on; see Stream. The log must outlive it.
-  [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop = {}) const {
+  [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop = {}) const& {
     return Stream<T>(*this, start, std::move(stop));
+  }
+
+  // A stream of a temporary log would dangle as soon as the statement ends.
+  template <class... Args>
+  void stream(Args&&...) const&& {
+    static_assert(detail::always_false<Args...>,
+                  "memlog: stream() on a temporary Log: the log must outlive its streams; keep the log in a variable");
   }
 
   [[nodiscard]] const Options& options() const noexcept { return *options_; }
@@ -248,40 +295,41 @@ class Log {
 
   friend class Stream<T>;
 
-  enum class WaitStatus { ready, stopped, timed_out };
+  using Segment = detail::segment_for_t<T>;
+  using Clock = std::chrono::system_clock;
 
-  [[nodiscard]] std::chrono::system_clock::time_point now() const {
-    return options_->clock ? options_->clock() : detail::wall_clock_now();
+  [[nodiscard]] std::error_code check_size(std::size_t size) const noexcept {
+    if (size == 0) return Errc::empty_record;
+    if (size > options_->max_record_size) return Errc::record_too_large;
+    return {};
   }
 
-  using Segment = detail::segment_for_t<T>;
+  [[nodiscard]] Clock::time_point now() const { return options_->clock ? options_->clock() : detail::wall_clock_now(); }
 
-  // Appends `item` (a T, or a byte sequence's bytes) under the exclusive
-  // lock and wakes the streams waiting for it. Sizes are already checked.
+  // Appends `item` (a T, or a byte sequence's bytes) and wakes the streams
+  // waiting for it. Sizes are already checked.
   template <class Item>
   [[nodiscard]] Result<Offset> commit(Item&& item) {
     Offset offset = 0;
-    bool wake = false;
     {
-      detail::SpinThenLock lock(mu_);
-      offset = next_.load(std::memory_order_relaxed);  // only written under mu_
+      detail::SpinThenLock lock(write_mu_);
+      offset = next_.load(std::memory_order_relaxed);  // only written under write_mu_
       if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
-      store(offset, now(), std::forward<Item>(item));
-      // release: pairs with the acquire load of a spinning stream.
-      next_.store(offset + 1, std::memory_order_release);
-      // relaxed: mu_ orders it. A parking stream stores wake_at_ and then
-      // checks next_ under a shared lock of mu_, so either its check comes
-      // after this critical section (and sees the record) or its store
-      // happens before this load (and we notify).
-      wake = wake_at_.load(std::memory_order_relaxed) <= offset;
+      // `created` never decreases within a log, so that offset_at() can search.
+      const Clock::time_point created = std::max(now(), last_created_);
+      store(offset, created, std::forward<Item>(item));
+      last_created_ = created;
+      // seq_cst: its release half publishes the record to readers' acquire
+      // loads; the whole is the writer's half of waiters_' Dekker pair.
+      next_.store(offset + 1, std::memory_order_seq_cst);
     }
-    if (wake) wake_streams();
+    waiters_.published(offset + 1);
     return offset;
   }
 
-  // Requires mu_ held exclusively and a free offset. Strong guarantee.
+  // Requires write_mu_ held and a free offset. Strong guarantee.
   template <class Item>
-  void store(Offset offset, std::chrono::system_clock::time_point created, Item&& item) {
+  void store(Offset offset, Clock::time_point created, Item&& item) {
     const std::size_t limit = options_->max_segment_size;
     assert(active_.end() == offset);  // a segment numbers its records from its start
     if (active_.size() < limit) {
@@ -289,127 +337,67 @@ class Log {
       return;
     }
     // Rotation: the history's records are purged and its storage takes the
-    // new record; it becomes the active segment and the full one the history.
+    // new record; it becomes the active segment and the full one the
+    // history. Readers may be copying from the history: wait for them, and
+    // keep new ones out until the segments are consistent again.
+    std::lock_guard exclusive(rotation_);
     history_.reset_and_push(offset, created, std::forward<Item>(item), limit);
     swap(active_, history_);
-    earliest_.store(history_.start(), std::memory_order_relaxed);
+    // release: see range().
+    earliest_.store(history_.start(), std::memory_order_release);
   }
 
-  // The earliest retained offset; exact under mu_. Without it (a stream's
-  // read-ahead check) relaxed is enough: a purge that happened before the
-  // caller's next() began is seen by coherence; one racing with it is as if
-  // it came after.
+  // The earliest retained offset. Exact under the rotation lock; without it
+  // (a stream checking a record it read ahead) a snapshot: a purge that
+  // happened before the caller's call began is seen by coherence, one racing
+  // with it is as if it came after.
   [[nodiscard]] Offset earliest_retained() const noexcept { return earliest_.load(std::memory_order_relaxed); }
 
-  // Requires mu_ held (either way). The segment holding `offset`, or null and why not.
+  // Requires rotation_ held shared. The segment holding `offset`, or null and why not.
   [[nodiscard]] const Segment* find(Offset offset, std::error_code& error) const noexcept {
-    if (offset >= next_.load(std::memory_order_relaxed)) {
+    // acquire: pairs with the store in commit(): the record is complete.
+    if (offset >= next_.load(std::memory_order_acquire)) {
       error = Errc::future_offset;
       return nullptr;
     }
-    if (active_.contains(offset)) return &active_;
-    if (history_.contains(offset)) return &history_;
-    error = Errc::out_of_range;
-    return nullptr;
+    if (offset < earliest_.load(std::memory_order_relaxed)) {  // stable under the guard
+      error = Errc::out_of_range;
+      return nullptr;
+    }
+    return offset >= active_.start() ? &active_ : &history_;
   }
 
-  // Whether `position` is written, checked under a shared lock of mu_: what
-  // makes a parking stream's wake_at_ visible to the next write.
-  [[nodiscard]] bool written_locked(Offset position) const {
-    detail::SpinThenLockShared lock(mu_);
-    return next_.load(std::memory_order_relaxed) > position;
-  }
-
-  // Wakes the parked streams; called without mu_ held (lock order: wait_mu_, then mu_).
-  void wake_streams() const {
-    {
-      // Under wait_mu_: a stream checks its predicate and starts waiting
-      // under the same mutex, so it either sees this write or gets the notify.
-      std::lock_guard guard(wait_mu_);
-      // relaxed: wait_mu_ orders it; woken streams that still wait re-arm it.
-      wake_at_.store(no_waiter, std::memory_order_relaxed);
-    }
-    wake_.notify_all();
-  }
-
-  // Blocks until `position` is written, stop is requested, or `deadline`
-  // passes. Spins up to options().stream_spin first, then parks.
-  template <class Clock, class Duration>
-  [[nodiscard]] WaitStatus wait_until(Offset position, const std::stop_token& stop,
-                                      const std::chrono::time_point<Clock, Duration>* deadline) const {
-    if (options_->stream_spin > std::chrono::nanoseconds::zero()) {
-      if (const auto status = spin(position, stop, deadline); status != WaitStatus::timed_out) return status;
-      if (deadline != nullptr && Clock::now() >= *deadline) return WaitStatus::timed_out;
-    }
-
-    std::stop_callback on_stop(stop, [this] {
-      { std::lock_guard guard(wait_mu_); }
-      wake_.notify_all();
-    });
-    std::unique_lock lock(wait_mu_);
-    while (true) {
-      // relaxed: the shared lock in written_locked() orders it against
-      // write() (see there). A load + store is a safe min: every writer of
-      // wake_at_ holds wait_mu_.
-      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
-      if (written_locked(position)) return WaitStatus::ready;
-      if (stop.stop_requested()) return WaitStatus::stopped;
-      if (deadline == nullptr) {
-        wake_.wait(lock);
-      } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
-        if (written_locked(position)) return WaitStatus::ready;
-        return stop.stop_requested() ? WaitStatus::stopped : WaitStatus::timed_out;
-      }
-      // Woken, usually by the write we wait for: see it with one load
-      // (acquire: pairs with the release store in write()) rather than
-      // re-arming under the shared lock while holding wait_mu_, which the
-      // other woken streams are queueing for.
-      if (next_.load(std::memory_order_acquire) > position) return WaitStatus::ready;
-    }
-  }
-
-  // Busy-waits up to stream_spin (or the deadline, if sooner). timed_out
-  // means "still not written": the caller parks or reports the deadline.
-  template <class Clock, class Duration>
-  [[nodiscard]] WaitStatus spin(Offset position, const std::stop_token& stop,
-                                const std::chrono::time_point<Clock, Duration>* deadline) const {
-    const auto until = std::chrono::steady_clock::now() + options_->stream_spin;
-    for (unsigned i = 1;; ++i) {
-      // acquire is enough to see the record; the caller re-reads under the lock.
-      if (next_.load(std::memory_order_acquire) > position) return WaitStatus::ready;
-      if (stop.stop_requested()) return WaitStatus::stopped;
-      detail::cpu_relax();
-      // Reading a clock costs as much as dozens of checks; look less often.
-      if (i % 64 == 0) {
-        if (std::chrono::steady_clock::now() >= until) return WaitStatus::timed_out;
-        if (deadline != nullptr && Clock::now() >= *deadline) return WaitStatus::timed_out;
-      }
-    }
+  // Blocks a stream until `position` is written, stop is requested or the
+  // deadline passes; spins up to `spin` first.
+  [[nodiscard]] detail::OffsetEvent::Status wait_for(Offset position, const std::stop_token& stop,
+                                                     const detail::OffsetEvent::Deadline* deadline,
+                                                     std::chrono::nanoseconds spin) const {
+    // seq_cst: the waiter's half of waiters_' Dekker pair.
+    return waiters_.wait(position, [&] { return next_.load(std::memory_order_seq_cst) > position; }, stop, deadline,
+                         spin);
   }
 
   std::shared_ptr<const Options> options_;  // never null; immutable
 
-  mutable std::shared_mutex mu_;
-  Segment active_;   // guarded by mu_
-  Segment history_;  // guarded by mu_; empty until the first rotation
+  std::mutex write_mu_;               // serialises writers
+  Clock::time_point last_created_{};  // guarded by write_mu_
 
-  // The offset the next write gets. Written under mu_ (exclusive); read under
-  // mu_ (relaxed) or lock-free by spinning streams (acquire). It shares
-  // a cache line with mu_ on purpose: a write dirties both anyway, and
-  // padding would triple the size of an idle shard.
+  // Written only by a rotating write, under write_mu_ and rotation_ held
+  // exclusively; readers read them under rotation_ held shared. Between
+  // rotations the writer appends to active_ beyond the published records.
+  mutable detail::RotationLock rotation_;
+  Segment active_;
+  Segment history_;  // empty until the first rotation
+
+  // The offset the next write gets: records below it are complete. Written
+  // under write_mu_; read by anyone.
   std::atomic<Offset> next_;
 
   // The earliest retained offset: active_.start() until the first rotation,
-  // then history_.start(). Written under mu_ (exclusive) at a rotation.
+  // then history_.start(). Written at a rotation.
   std::atomic<Offset> earliest_;
 
-  // The lowest offset a parked stream waits for (no_waiter: none). Lowered
-  // by parking streams and reset by the write that reaches it, both under
-  // wait_mu_; read by every write under mu_.
-  static constexpr Offset no_waiter = std::numeric_limits<Offset>::max();
-  mutable std::atomic<Offset> wake_at_{no_waiter};
-  mutable std::mutex wait_mu_;
-  mutable std::condition_variable wake_;
+  mutable detail::OffsetEvent waiters_;
 };
 
 }  // namespace memlog

@@ -45,6 +45,14 @@ inline void validate(const Options& options) {
   if (options.stream_spin < std::chrono::nanoseconds::zero()) {
     throw std::invalid_argument("memlog: stream_spin must not be negative");
   }
+  // A spin ends at steady_clock::now() + stream_spin, which must not
+  // overflow, not even a century from now.
+  using Steady = std::chrono::steady_clock;
+  const auto headroom = Steady::duration::max() - Steady::now().time_since_epoch() -
+                        std::chrono::duration_cast<Steady::duration>(std::chrono::hours(24 * 365 * 100));
+  if (options.stream_spin > headroom) {
+    throw std::invalid_argument("memlog: stream_spin is too large (steady_clock::now() + stream_spin overflows)");
+  }
 }
 
 }  // namespace detail

@@ -1,15 +1,19 @@
 #pragma once
 // memlog::Stream<T>: a blocking, in-order reader of a Log, for one thread.
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <iterator>
-#include <type_traits>
+#include <limits>
+#include <optional>
 #include <stop_token>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "detail/event_count.hpp"
 #include "errors.hpp"
 #include "record.hpp"
 #include "result.hpp"
@@ -26,54 +30,117 @@ class Log;
 // copyable); any number of streams may read one log, each at its own pace.
 // The log must outlive its streams. A stream ends, and then returns the same
 // error from every next(), when its stop_token is triggered (Errc::cancelled,
-// checked before anything else) or when its position is or becomes
+// checked before anything else), when its position is or becomes
 // unavailable: negative, before the start, or purged because the stream fell
-// more than a segment behind (Errc::out_of_range). next_for/next_until give
-// Errc::timed_out without ending the stream.
+// more than a segment behind (Errc::out_of_range), or when its position can
+// never be written (Errc::offset_overflow: the log is full at INT64_MAX).
+// next_for/next_until give Errc::timed_out without ending the stream. A
+// moved-from stream has ended with Errc::cancelled.
 //
-// Blocking: next() blocks; it spins up to Options::stream_spin before it
-// parks. A stream that is behind reads ahead up to 32 records under one
-// shared lock (a record read ahead is still checked against the purge before
-// it is returned), so it holds up to 32 records of its own.
+// next() either returns the record at position() and moves on, or returns an
+// error, or throws (copying the record threw) and stays where it was: no
+// record is ever skipped.
+//
+// Blocking: next() blocks. A stream that is behind reads ahead under one
+// shared hold of the log (32 records at first, growing to 256 while it stays
+// behind), so it holds up to that many records of its own; a record read
+// ahead is still checked against the purge before it is returned. At the end
+// of the log it spins up to Options::stream_spin, then parks; a stream whose
+// last read-ahead found several records (the writer is busy) first checks
+// for up to 50 microseconds, yielding the core between checks: that costs
+// less than parking and being woken, and the writer pays for no wake-up.
 template <class T>
 class Stream {
  public:
   class iterator;
 
-  // Records copied per refill of the read-ahead. One shared lock and one
-  // batch copy serve up to this many next() calls while a stream catches up;
-  // a live stream holds at most this many Ts, an ended one none.
-  static constexpr std::size_t read_ahead = 32;
+  // Records copied per refill of the read-ahead at first, and at most: a
+  // live stream holds at most read_ahead Ts, an ended one none.
+  static constexpr std::size_t initial_read_ahead = 32;
+  static constexpr std::size_t read_ahead = 256;
 
   Stream(const Log<T>& log, Offset start, std::stop_token stop = {}) noexcept
       : log_(&log), position_(start), stop_(std::move(stop)) {}
 
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
-  Stream(Stream&&) noexcept = default;
-  Stream& operator=(Stream&&) noexcept = default;
+
+  // The moved-from stream has ended (Errc::cancelled); the new one goes on
+  // exactly where it was, with the records it had read ahead.
+  Stream(Stream&& other) noexcept
+      : log_(std::exchange(other.log_, nullptr)),
+        position_(other.position_),
+        stop_(std::move(other.stop_)),
+        error_(std::exchange(other.error_, make_error_code(Errc::cancelled))),
+        buffer_(std::move(other.buffer_)),
+        head_(std::exchange(other.head_, 0)),
+        tail_(std::exchange(other.tail_, 0)),
+        full_(other.full_),
+        busy_(other.busy_) {
+    other.buffer_.clear();
+  }
+
+  Stream& operator=(Stream&& other) noexcept {
+    if (this != &other) {
+      log_ = std::exchange(other.log_, nullptr);
+      position_ = other.position_;
+      stop_ = std::move(other.stop_);
+      error_ = std::exchange(other.error_, make_error_code(Errc::cancelled));
+      buffer_ = std::move(other.buffer_);
+      other.buffer_.clear();
+      head_ = std::exchange(other.head_, 0);
+      tail_ = std::exchange(other.tail_, 0);
+      full_ = other.full_;
+      busy_ = other.busy_;
+    }
+    return *this;
+  }
+
   ~Stream() = default;
 
   // Blocks until the record at position() is written, returns it and moves on.
   [[nodiscard]] Result<Record<T>> next() { return next_impl(no_deadline); }
 
-  // As next(), but gives Errc::timed_out after `timeout` (the stream goes on).
-  // A zero or negative timeout only checks once.
+  // As next(), but gives Errc::timed_out after `timeout` (the stream goes
+  // on). A zero, negative or NaN timeout checks once; one beyond thirty
+  // years (or infinite) waits like next().
   template <class Rep, class Period>
   [[nodiscard]] Result<Record<T>> next_for(std::chrono::duration<Rep, Period> timeout) {
-    // Beyond ~30 years the deadline could overflow steady_clock: wait forever.
-    if (std::chrono::duration<double>(timeout) > std::chrono::hours(24 * 365 * 30)) return next();
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::ceil<std::chrono::steady_clock::duration>(
-                              std::chrono::duration<double, std::nano>(std::max(timeout, decltype(timeout)::zero())));
+    const std::chrono::duration<double> seconds = timeout;
+    if (seconds > forever) return next();
+    const auto now = std::chrono::steady_clock::now();
+    // NaN compares false: it checks once, as zero does.
+    const Deadline deadline =
+        seconds.count() > 0 ? now + std::chrono::ceil<Deadline::duration>(seconds) : now;
     return next_impl(&deadline);
   }
 
-  // As next(), but gives Errc::timed_out once `deadline` has passed.
+  // As next(), but gives Errc::timed_out once `deadline` has passed on its
+  // clock. One more than thirty years away waits like next(); a NaN one (a
+  // floating-point clock) checks once.
   template <class Clock, class Duration>
   [[nodiscard]] Result<Record<T>> next_until(std::chrono::time_point<Clock, Duration> deadline) {
-    if (deadline == std::chrono::time_point<Clock, Duration>::max()) return next();
-    return next_impl(&deadline);
+    while (true) {
+      // The distance in double: no overflow whatever the two time points.
+      const auto now = Clock::now();
+      const std::chrono::duration<double> left = std::chrono::duration<double>(deadline.time_since_epoch()) -
+                                                 std::chrono::duration<double>(now.time_since_epoch());
+      if (left > forever) return next();
+      if (!(left.count() > 0)) {
+        const Deadline passed = std::chrono::steady_clock::now();
+        return next_impl(&passed);
+      }
+      // Within thirty years, so the difference fits in the clock's own type.
+      Deadline steady_deadline;
+      if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
+        steady_deadline = std::chrono::ceil<Deadline::duration>(deadline);
+      } else {
+        steady_deadline = std::chrono::steady_clock::now() + std::chrono::ceil<Deadline::duration>(deadline - now);
+      }
+      Result<Record<T>> result = next_impl(&steady_deadline);
+      // Another clock may run at another pace: time out by its own reading.
+      if (result || result.error() != Errc::timed_out || Clock::now() >= deadline) return result;
+    }
   }
 
   // Why the stream ended; empty while it is live.
@@ -91,23 +158,31 @@ class Stream {
   [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  static constexpr const std::chrono::steady_clock::time_point* no_deadline = nullptr;
+  using Deadline = std::chrono::steady_clock::time_point;
+  static constexpr const Deadline* no_deadline = nullptr;
+  static constexpr std::chrono::hours forever{24 * 365 * 30};
+  // How long a stream behind a busy writer spins before it parks: such a
+  // writer has usually written the next record by then.
+  static constexpr std::chrono::microseconds busy_writer_spin{50};
 
   // read_batch fills a span of records in place: T must be default-
   // constructible and assignable. Other Ts read one record at a time.
   static constexpr bool batched = std::default_initializable<T> && std::is_copy_assignable_v<T>;
 
-  template <class Clock, class Duration>
-  Result<Record<T>> next_impl(const std::chrono::time_point<Clock, Duration>* deadline) {
+  Result<Record<T>> next_impl(const Deadline* deadline) {
     Record<T>* record = nullptr;
-    if (const std::error_code error = advance(record, deadline)) return error;
-    return std::move(*record);
+    if (const std::error_code error = peek(record, deadline)) return error;
+    // Build the result before moving on: if that throws, the record stays
+    // next. A move that may throw could leave the buffered record half
+    // moved, so such a T is copied.
+    Result<Record<T>> result(std::move_if_noexcept(*record));
+    consume();
+    return result;
   }
 
-  // Points `record` at the record at position() (in the read-ahead buffer)
-  // and moves on, waiting for it if need be; or returns why not.
-  template <class Clock, class Duration>
-  std::error_code advance(Record<T>*& record, const std::chrono::time_point<Clock, Duration>* deadline) {
+  // Points `record` at the record at position() (in the read-ahead buffer),
+  // waiting for it if need be; or returns why not. Does not move on.
+  std::error_code peek(Record<T>*& record, const Deadline* deadline) {
     if (error_) return error_;
     while (true) {
       if (stop_.stop_requested()) return end_with(Errc::cancelled);
@@ -115,29 +190,47 @@ class Stream {
         // A record read ahead may have been purged since: the stream must
         // end exactly where a fresh read would fail.
         if (position_ < log_->earliest_retained()) return end_with(Errc::out_of_range);
-        record = &buffer_[head_++];
-        ++position_;  // cannot overflow: no record has offset INT64_MAX
+        record = &buffer_[head_];
         return {};
       }
       const std::error_code error = refill();
       if (!error) continue;
       if (error != Errc::future_offset) return end_with(error);
-      switch (log_->wait_until(position_, stop_, deadline)) {
-        case Log<T>::WaitStatus::ready: break;
-        case Log<T>::WaitStatus::stopped: return end_with(Errc::cancelled);
-        case Log<T>::WaitStatus::timed_out: return Errc::timed_out;
+      // No record will ever have offset INT64_MAX.
+      if (position_ == std::numeric_limits<Offset>::max()) return end_with(Errc::offset_overflow);
+      std::chrono::nanoseconds spin = log_->options().stream_spin;
+      if (busy_) spin = std::max<std::chrono::nanoseconds>(spin, busy_writer_spin);
+      busy_ = false;
+      switch (log_->wait_for(position_, stop_, deadline, spin)) {
+        case detail::OffsetEvent::Status::ready: break;
+        case detail::OffsetEvent::Status::stopped: return end_with(Errc::cancelled);
+        case detail::OffsetEvent::Status::timed_out: return Errc::timed_out;
       }
     }
+  }
+
+  // Moves past the record peek() returned.
+  void consume() noexcept {
+    ++head_;
+    ++position_;  // cannot overflow: no record has offset INT64_MAX
   }
 
   // Reads ahead from position(); the read error when nothing was read.
   std::error_code refill() {
     head_ = tail_ = 0;
     if constexpr (batched) {
-      if (buffer_.empty()) buffer_.resize(read_ahead);
+      if (buffer_.empty()) {
+        buffer_.resize(initial_read_ahead);
+      } else if (full_ && buffer_.size() < read_ahead) {
+        // The last refill came back full: the stream is behind a busy writer.
+        buffer_.resize(buffer_.size() * 2);
+      }
       const auto result = log_->read_batch(position_, buffer_);
       tail_ = result.count;
-      return result.count > 0 ? std::error_code{} : result.error;
+      if (result.count == 0) return result.error;
+      full_ = result.count == buffer_.size();
+      busy_ = result.count > 1;
+      return {};
     } else {
       Result<Record<T>> result = log_->read(position_);
       if (!result) return result.error();
@@ -156,13 +249,16 @@ class Stream {
     return error_;
   }
 
-  const Log<T>* log_;
+  const Log<T>* log_;  // null once moved from
   Offset position_;
   std::stop_token stop_;
   std::error_code error_;
   std::vector<Record<T>> buffer_;  // read-ahead: buffer_[head_, tail_) are position() on
   std::size_t head_ = 0;
   std::size_t tail_ = 0;
+  // What the last refill that found records says about the writer.
+  bool full_ = false;  // it filled the whole read-ahead: the stream is behind
+  bool busy_ = false;  // it found more than one record: the writer is busy
 };
 
 // Single-pass iterator over a Stream; equals end() once the stream has ended.
@@ -183,7 +279,12 @@ class Stream<T>::iterator {
   // read-ahead buffer, so range-for copies no record.
   iterator& operator++() {
     Record<T>* record = nullptr;
-    current_ = stream_->advance(record, no_deadline) ? nullptr : record;
+    if (stream_->peek(record, no_deadline)) {
+      current_ = nullptr;
+    } else {
+      current_ = record;
+      stream_->consume();  // the buffer keeps the record until the next refill
+    }
     return *this;
   }
   void operator++(int) { ++*this; }
