@@ -1,22 +1,16 @@
 #pragma once
 // Lock acquisition that spins for a while before it blocks.
 //
-// A log's critical sections are short (tens of nanoseconds for a write, up
-// to a few microseconds for a stream's batch of cache-cold records), but
-// std::shared_mutex (a pthread rwlock on glibc) puts a contended caller to
-// sleep at once. Waking it again costs a futex call and, on a virtual
-// machine whose other vCPU went idle, an inter-processor interrupt: tens of
-// microseconds. Measured on the 2-vCPU benchmark machine, a writer with one
-// stream reading beside it slept on 30% of its writes and wrote 0.1M records/s;
-// spinning first (2 us was already enough) brought it to 3-4M/s. Past
-// lock_spin_limit we block as before, so an oversubscribed machine loses at
-// most that much per call.
+// A log's writers hold their mutex for tens of nanoseconds, but a contended
+// std::mutex puts the caller to sleep at once, and waking it costs a futex
+// call and often an inter-processor interrupt, far more than the wait. So a
+// writer first retries for up to lock_spin_limit, then blocks as usual.
 
 #include <chrono>
 #include <mutex>
-#include <shared_mutex>
 
 #include "cpu.hpp"
+#include "thread_annotations.hpp"
 
 namespace memlog::detail {
 
@@ -46,28 +40,14 @@ template <class Try>
 }
 
 template <class Mutex>
-class SpinThenLock {
+class MEMLOG_SCOPED_CAPABILITY SpinThenLock {
  public:
-  explicit SpinThenLock(Mutex& mutex) : mutex_(mutex) {
+  explicit SpinThenLock(Mutex& mutex) MEMLOG_ACQUIRE(mutex) : mutex_(mutex) {
     if (!spin_try([&] { return mutex_.try_lock(); })) mutex_.lock();
   }
-  ~SpinThenLock() { mutex_.unlock(); }
+  ~SpinThenLock() MEMLOG_RELEASE() { mutex_.unlock(); }
   SpinThenLock(const SpinThenLock&) = delete;
   SpinThenLock& operator=(const SpinThenLock&) = delete;
-
- private:
-  Mutex& mutex_;
-};
-
-template <class Mutex>
-class SpinThenLockShared {
- public:
-  explicit SpinThenLockShared(Mutex& mutex) : mutex_(mutex) {
-    if (!spin_try([&] { return mutex_.try_lock_shared(); })) mutex_.lock_shared();
-  }
-  ~SpinThenLockShared() { mutex_.unlock_shared(); }
-  SpinThenLockShared(const SpinThenLockShared&) = delete;
-  SpinThenLockShared& operator=(const SpinThenLockShared&) = delete;
 
  private:
   Mutex& mutex_;

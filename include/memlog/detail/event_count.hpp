@@ -29,6 +29,7 @@
 
 #include "../record.hpp"
 #include "cpu.hpp"
+#include "thread_annotations.hpp"
 
 namespace memlog::detail {
 
@@ -52,7 +53,7 @@ class OffsetEvent {
   // stop request, or a change in the log that ends waiting).
   void wake_all() noexcept {
     {
-      std::lock_guard guard(mu_);
+      MutexLock guard(mu_);
       // Woken waiters whose record is still missing arm again.
       wake_at_.store(no_waiter, std::memory_order_seq_cst);
     }
@@ -74,7 +75,7 @@ class OffsetEvent {
     }
 
     std::stop_callback on_stop(stop, [this] { wake_all(); });
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     // relaxed: a statistic; mu_ orders it against other waiters.
     parked_.fetch_add(1, std::memory_order_relaxed);
     const auto unpark = [this] { parked_.fetch_sub(1, std::memory_order_relaxed); };
@@ -85,8 +86,8 @@ class OffsetEvent {
       if (ready()) return unpark(), Status::ready;
       if (stop.stop_requested()) return unpark(), Status::stopped;
       if (deadline == nullptr) {
-        wake_.wait(lock);
-      } else if (wake_.wait_until(lock, *deadline) == std::cv_status::timeout) {
+        wake_.wait(lock.native());
+      } else if (wake_.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
         if (ready()) return unpark(), Status::ready;
         return unpark(), stop.stop_requested() ? Status::stopped : Status::timed_out;
       }
@@ -126,7 +127,7 @@ class OffsetEvent {
   // The lowest offset a parked waiter waits for; no_waiter when none.
   std::atomic<Offset> wake_at_{no_waiter};
   std::atomic<std::size_t> parked_{0};
-  std::mutex mu_;
+  Mutex mu_;  // orders every store to wake_at_, and the waits
   std::condition_variable wake_;
 };
 

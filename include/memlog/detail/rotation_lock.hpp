@@ -22,16 +22,17 @@
 #include <cstdint>
 
 #include "cpu.hpp"
+#include "thread_annotations.hpp"
 
 namespace memlog::detail {
 
-class RotationLock {
+class MEMLOG_CAPABILITY("rotation lock") RotationLock {
  public:
   RotationLock() = default;
   RotationLock(const RotationLock&) = delete;
   RotationLock& operator=(const RotationLock&) = delete;
 
-  void lock_shared() noexcept {
+  void lock_shared() noexcept MEMLOG_ACQUIRE_SHARED() {
     // acquire: pairs with the release in unlock(), either directly or through
     // the release sequence of later readers' increments.
     const std::uint32_t writer = entered_.fetch_add(reader_step, std::memory_order_acquire) & writer_bits;
@@ -42,7 +43,7 @@ class RotationLock {
     wait_while(entered_, [writer](std::uint32_t v) { return (v & writer_bits) == writer; });
   }
 
-  void unlock_shared() noexcept {
+  void unlock_shared() noexcept MEMLOG_RELEASE_SHARED() {
     // seq_cst (and seq_cst below): with the writer's seq_cst announcement and
     // its seq_cst load of left_, either the writer sees this exit or we see
     // its announcement and wake it. release: our reads happen before the
@@ -52,7 +53,7 @@ class RotationLock {
   }
 
   // One writer at a time: the caller serialises writers.
-  void lock() noexcept {
+  void lock() noexcept MEMLOG_ACQUIRE() {
     phase_ ^= phase_bit;
     // seq_cst: see unlock_shared(). The readers counted in `entered` are the
     // ones we wait for; later readers see our bits and wait for us.
@@ -63,7 +64,7 @@ class RotationLock {
     wait_while(left_, [entered](std::uint32_t v) { return v != entered; }, std::memory_order_seq_cst);
   }
 
-  void unlock() noexcept {
+  void unlock() noexcept MEMLOG_RELEASE() {
     // release: the rotation happens before what the readers we let in read.
     entered_.fetch_sub(writer_present | phase_, std::memory_order_release);
     entered_.notify_all();
@@ -99,18 +100,6 @@ class RotationLock {
   std::atomic<std::uint32_t> left_{0};
   // The phase bit of the current or last writer; only the writer touches it.
   std::uint32_t phase_ = 0;
-};
-
-// Scoped shared ownership of a RotationLock.
-class SharedRotationGuard {
- public:
-  explicit SharedRotationGuard(RotationLock& lock) noexcept : lock_(lock) { lock_.lock_shared(); }
-  ~SharedRotationGuard() { lock_.unlock_shared(); }
-  SharedRotationGuard(const SharedRotationGuard&) = delete;
-  SharedRotationGuard& operator=(const SharedRotationGuard&) = delete;
-
- private:
-  RotationLock& lock_;
 };
 
 }  // namespace memlog::detail
