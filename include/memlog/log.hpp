@@ -27,6 +27,7 @@
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -44,6 +45,7 @@
 #include "detail/event_count.hpp"
 #include "detail/rotation_lock.hpp"
 #include "detail/segment_for.hpp"
+#include "detail/thread_annotations.hpp"
 #include "detail/wall_clock.hpp"
 #include "errors.hpp"
 #include "options.hpp"
@@ -61,6 +63,16 @@ struct ReadBatchResult {
   std::size_t count = 0;
   std::error_code error;
   friend bool operator==(const ReadBatchResult&, const ReadBatchResult&) = default;
+};
+
+// What a log holds and has done: see Log::stats().
+struct Stats {
+  std::uint64_t written = 0;  // records ever written (next_offset() - start_offset)
+  std::uint64_t records = 0;  // records retained now
+  std::uint64_t bytes = 0;    // payload bytes retained now (a T with a RecordSize; else 0)
+  std::uint64_t purged = 0;   // records purged so far
+  std::size_t waiting = 0;    // streams blocked in next() right now
+  friend bool operator==(const Stats&, const Stats&) = default;
 };
 
 namespace detail {
@@ -133,10 +145,12 @@ class Log {
   [[nodiscard]] Result<Offset> write(T data)
     requires(!bytes)
   {
+    std::size_t size = 0;
     if constexpr (sized_record<T>) {
-      if (const std::error_code error = check_size(RecordSize<T>{}(std::as_const(data)))) return error;
+      size = RecordSize<T>{}(std::as_const(data));
+      if (const std::error_code error = check_size(size)) return error;
     }
-    return commit(std::move(data));
+    return commit(std::move(data), size);
   }
 
   // For byte sequences: copies the bytes of `data` into the log; no T is
@@ -144,14 +158,16 @@ class Log {
   [[nodiscard]] Result<Offset> write(const T& data)
     requires bytes
   {
+    std::size_t size = 0;
     if constexpr (sized_record<T>) {
-      if (const std::error_code error = check_size(RecordSize<T>{}(data))) return error;
+      size = RecordSize<T>{}(data);
+      if (const std::error_code error = check_size(size)) return error;
     }
     // The segment stores no empty record, whatever a RecordSize
     // specialisation says.
     const auto view = detail::ByteTraits<T>::view_of(data);
     if (view.empty()) return Errc::empty_record;
-    return commit(view);
+    return commit(view, size);
   }
 
   // For byte sequences: appends a copy of `bytes` (anything that converts to
@@ -169,14 +185,14 @@ class Log {
       }
       const typename detail::ByteTraits<T>::view view = data;
       if (const std::error_code error = check_size(view.size())) return error;
-      return commit(view);
+      return commit(view, view.size());
     }
   }
 
   // A copy of the record at `offset`. Errors: future_offset (not written
   // yet), out_of_range (negative, before the start, or purged).
   [[nodiscard]] Result<Record<T>> read(Offset offset) const {
-    detail::SharedRotationGuard guard(rotation_);
+    detail::SharedLock guard(rotation_);
     std::error_code error;
     const Segment* segment = find(offset, error);
     if (segment == nullptr) return error;
@@ -199,7 +215,7 @@ class Log {
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
     using R = std::invoke_result_t<F&, const view_type&>;
     using Out = Result<std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>>;
-    detail::SharedRotationGuard guard(rotation_);
+    detail::SharedLock guard(rotation_);
     std::error_code error;
     const Segment* segment = find(offset, error);
     if (segment == nullptr) return Out(error);
@@ -224,7 +240,7 @@ class Log {
   // when `start` is not retained; {0, {}} for an empty batch.
   [[nodiscard]] ReadBatchResult read_batch(Offset start, std::span<Record<T>> batch) const {
     if (batch.empty()) return {};
-    detail::SharedRotationGuard guard(rotation_);
+    detail::SharedLock guard(rotation_);
     const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
     if (start >= next) return {0, Errc::future_offset};
     if (start < earliest_.load(std::memory_order_relaxed)) return {0, Errc::out_of_range};  // stable under the guard
@@ -263,9 +279,70 @@ class Log {
   // while the log is empty. A snapshot.
   [[nodiscard]] Offset next_offset() const noexcept { return next_.load(std::memory_order_acquire); }
 
+  // Kafka's offsetsForTimes: the earliest retained offset whose `created` is
+  // at or after `t`; next_offset() when every retained record is older, or
+  // the log is empty. O(log n): `created` never decreases within a log.
+  [[nodiscard]] Offset offset_at(std::chrono::system_clock::time_point t) const {
+    detail::SharedLock guard(rotation_);
+    // acquire: pairs with the store in commit(): the records are complete.
+    Offset low = earliest_.load(std::memory_order_relaxed);  // stable under the guard
+    Offset high = next_.load(std::memory_order_acquire);
+    while (low < high) {  // the first offset in [low, high) created at or after t
+      const Offset middle = low + (high - low) / 2;
+      if (created_at(middle) < t) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    return low;
+  }
+
+  // Counters of the log, cheap enough to call per request. A snapshot: each
+  // field is exact at some moment during the call, not all at the same one.
+  [[nodiscard]] Stats stats() const noexcept {
+    const OffsetRange retained = range();
+    const Offset start = options_->start_offset;
+    Stats stats;
+    stats.written = static_cast<std::uint64_t>(next_offset() - start);
+    stats.records = retained.earliest < 0 ? 0 : static_cast<std::uint64_t>(retained.latest - retained.earliest + 1);
+    stats.purged = retained.earliest < 0 ? 0 : static_cast<std::uint64_t>(retained.earliest - start);
+    // relaxed: a statistic, stored by the writer.
+    stats.bytes = bytes_.load(std::memory_order_relaxed);
+    stats.waiting = waiters_.waiting();
+    return stats;
+  }
+
+  // Ends the log's life as a source: every later write returns Errc::closed
+  // and writes nothing; every stream, waiting or not, delivers the records
+  // written before close() and then ends with Errc::closed. Reads, read_batch
+  // and range keep working on what is retained. Idempotent.
+  void close() noexcept {
+    {
+      // Under write_mu_: a write either completed before (and its record is
+      // published) or sees closed_ and writes nothing.
+      detail::SpinThenLock lock(write_mu_);
+      // seq_cst: a waiting stream's ready check (seq_cst) either sees it or
+      // is parked and woken below.
+      closed_.store(true, std::memory_order_seq_cst);
+    }
+    waiters_.wake_all();
+  }
+
+  // Whether close() was called. A snapshot.
+  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
   // A blocking reader from `start` on; see Stream. The log must outlive it.
   [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop = {}) const& {
     return Stream<T>(*this, start, std::move(stop));
+  }
+
+  // The same, with a reset policy for a purged position and a spin of its
+  // own (see StreamOptions). Throws std::invalid_argument for a negative
+  // spin or one that would overflow steady_clock.
+  [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop, StreamOptions options) const& {
+    if (options.spin) detail::validate_spin(*options.spin, "StreamOptions::spin");
+    return Stream<T>(*this, start, std::move(stop), options);
   }
 
   // A stream of a temporary log would dangle as soon as the statement ends.
@@ -309,15 +386,17 @@ class Log {
   // Appends `item` (a T, or a byte sequence's bytes) and wakes the streams
   // waiting for it. Sizes are already checked.
   template <class Item>
-  [[nodiscard]] Result<Offset> commit(Item&& item) {
+  [[nodiscard]] Result<Offset> commit(Item&& item, std::size_t size) {
     Offset offset = 0;
     {
       detail::SpinThenLock lock(write_mu_);
-      offset = next_.load(std::memory_order_relaxed);  // only written under write_mu_
+      // relaxed: only written under write_mu_ (closed_ too, as far as writes go).
+      if (closed_.load(std::memory_order_relaxed)) return Errc::closed;
+      offset = next_.load(std::memory_order_relaxed);
       if (offset == std::numeric_limits<Offset>::max()) return Errc::offset_overflow;
       // `created` never decreases within a log, so that offset_at() can search.
       const Clock::time_point created = std::max(now(), last_created_);
-      store(offset, created, std::forward<Item>(item));
+      store(offset, created, std::forward<Item>(item), size);
       last_created_ = created;
       // seq_cst: its release half publishes the record to readers' acquire
       // loads; the whole is the writer's half of waiters_' Dekker pair.
@@ -329,22 +408,38 @@ class Log {
 
   // Requires write_mu_ held and a free offset. Strong guarantee.
   template <class Item>
-  void store(Offset offset, Clock::time_point created, Item&& item) {
+  void store(Offset offset, Clock::time_point created, Item&& item, std::size_t size) MEMLOG_REQUIRES(write_mu_) {
     const std::size_t limit = options_->max_segment_size;
     assert(active_.end() == offset);  // a segment numbers its records from its start
     if (active_.size() < limit) {
       active_.push(created, std::forward<Item>(item), limit);
+      active_bytes_ += size;
+      // relaxed: a statistic; only this writer stores it.
+      bytes_.store(history_bytes_ + active_bytes_, std::memory_order_relaxed);
       return;
     }
     // Rotation: the history's records are purged and its storage takes the
     // new record; it becomes the active segment and the full one the
     // history. Readers may be copying from the history: wait for them, and
     // keep new ones out until the segments are consistent again.
-    std::lock_guard exclusive(rotation_);
+    detail::ExclusiveLock exclusive(rotation_);
     history_.reset_and_push(offset, created, std::forward<Item>(item), limit);
     swap(active_, history_);
     // release: see range().
     earliest_.store(history_.start(), std::memory_order_release);
+    history_bytes_ = active_bytes_;
+    active_bytes_ = size;
+    bytes_.store(history_bytes_ + active_bytes_, std::memory_order_relaxed);
+  }
+
+  // Requires rotation_ held shared and `offset` retained.
+  [[nodiscard]] Clock::time_point created_at(Offset offset) const MEMLOG_REQUIRES_SHARED(rotation_) {
+    const Segment& segment = offset >= active_.start() ? active_ : history_;
+    if constexpr (bytes) {
+      return segment.created(offset);
+    } else {
+      return segment.at(offset).metadata.created;
+    }
   }
 
   // The earliest retained offset. Exact under the rotation lock; without it
@@ -354,7 +449,8 @@ class Log {
   [[nodiscard]] Offset earliest_retained() const noexcept { return earliest_.load(std::memory_order_relaxed); }
 
   // Requires rotation_ held shared. The segment holding `offset`, or null and why not.
-  [[nodiscard]] const Segment* find(Offset offset, std::error_code& error) const noexcept {
+  [[nodiscard]] const Segment* find(Offset offset, std::error_code& error) const noexcept
+      MEMLOG_REQUIRES_SHARED(rotation_) {
     // acquire: pairs with the store in commit(): the record is complete.
     if (offset >= next_.load(std::memory_order_acquire)) {
       error = Errc::future_offset;
@@ -372,15 +468,24 @@ class Log {
   [[nodiscard]] detail::OffsetEvent::Status wait_for(Offset position, const std::stop_token& stop,
                                                      const detail::OffsetEvent::Deadline* deadline,
                                                      std::chrono::nanoseconds spin) const {
-    // seq_cst: the waiter's half of waiters_' Dekker pair.
-    return waiters_.wait(position, [&] { return next_.load(std::memory_order_seq_cst) > position; }, stop, deadline,
-                         spin);
+    // seq_cst: the waiter's half of waiters_' Dekker pair (for closed_ too:
+    // see close()).
+    return waiters_.wait(
+        position,
+        [&] { return next_.load(std::memory_order_seq_cst) > position || closed_.load(std::memory_order_seq_cst); },
+        stop, deadline, spin);
   }
 
   std::shared_ptr<const Options> options_;  // never null; immutable
 
-  std::mutex write_mu_;               // serialises writers
-  Clock::time_point last_created_{};  // guarded by write_mu_
+  detail::Mutex write_mu_;  // serialises writers
+  Clock::time_point last_created_ MEMLOG_GUARDED_BY(write_mu_){};
+  // Payload bytes of each segment (sized T only), and their sum for stats().
+  std::uint64_t active_bytes_ MEMLOG_GUARDED_BY(write_mu_) = 0;
+  std::uint64_t history_bytes_ MEMLOG_GUARDED_BY(write_mu_) = 0;
+  std::atomic<std::uint64_t> bytes_{0};
+  // Set once by close(), under write_mu_.
+  std::atomic<bool> closed_{false};
 
   // Written only by a rotating write, under write_mu_ and rotation_ held
   // exclusively; readers read them under rotation_ held shared. Between

@@ -5,7 +5,9 @@
 #include <cstddef>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <stdexcept>
+#include <string>
 
 #include "record.hpp"
 
@@ -21,10 +23,41 @@ struct Options {
   std::chrono::nanoseconds stream_spin{0};
 };
 
+// What a stream does when its position has been purged (Kafka's
+// auto.offset.reset).
+enum class Reset {
+  none,      // end with Errc::out_of_range, as the Go library does
+  earliest,  // go on from the earliest retained record
+  latest,    // go on from the next record written
+};
+
+// Per-stream options: Log::stream(start, stop, StreamOptions{...}).
+struct StreamOptions {
+  Reset reset = Reset::none;
+  // This stream's spin before it parks; empty: Options::stream_spin.
+  std::optional<std::chrono::nanoseconds> spin{};
+};
+
 namespace detail {
 
 // Selects the Log constructor that shares one Options object between logs.
 struct SharedOptionsTag {};
+
+// Throws std::invalid_argument unless `spin` is usable as a spin time: not
+// negative, and steady_clock::now() + spin does not overflow, not even a
+// century from now.
+inline void validate_spin(std::chrono::nanoseconds spin, const char* name) {
+  using Steady = std::chrono::steady_clock;
+  if (spin < std::chrono::nanoseconds::zero()) {
+    throw std::invalid_argument(std::string("memlog: ") + name + " must not be negative");
+  }
+  const auto headroom = Steady::duration::max() - Steady::now().time_since_epoch() -
+                        std::chrono::duration_cast<Steady::duration>(std::chrono::hours(24 * 365 * 100));
+  if (spin > headroom) {
+    throw std::invalid_argument(std::string("memlog: ") + name + " is too large (steady_clock::now() + " + name +
+                                " overflows)");
+  }
+}
 
 // Throws std::invalid_argument naming the first invalid option.
 inline void validate(const Options& options) {
@@ -42,17 +75,7 @@ inline void validate(const Options& options) {
   if (options.max_record_size == 0) {
     throw std::invalid_argument("memlog: max_record_size must be greater than 0");
   }
-  if (options.stream_spin < std::chrono::nanoseconds::zero()) {
-    throw std::invalid_argument("memlog: stream_spin must not be negative");
-  }
-  // A spin ends at steady_clock::now() + stream_spin, which must not
-  // overflow, not even a century from now.
-  using Steady = std::chrono::steady_clock;
-  const auto headroom = Steady::duration::max() - Steady::now().time_since_epoch() -
-                        std::chrono::duration_cast<Steady::duration>(std::chrono::hours(24 * 365 * 100));
-  if (options.stream_spin > headroom) {
-    throw std::invalid_argument("memlog: stream_spin is too large (steady_clock::now() + stream_spin overflows)");
-  }
+  validate_spin(options.stream_spin, "stream_spin");
 }
 
 }  // namespace detail

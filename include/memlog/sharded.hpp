@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <limits>
 #include <stdexcept>
 #include <stop_token>
@@ -147,11 +148,56 @@ class Log {
     return (*shard)->range();
   }
 
-  // A stream over the key's shard (it sees every key that shares the shard).
-  [[nodiscard]] Result<Stream<T>> stream(std::string_view key, Offset start, std::stop_token stop = {}) const {
+  // Zero-copy read of the key's shard, as memlog::Log::read(offset, visit);
+  // a sharder error comes back as the Result's error.
+  template <class F>
+    requires record_visitor<F, T>
+  [[nodiscard]] auto read(std::string_view key, Offset offset, F&& visit) const
+      -> decltype(std::declval<const memlog::Log<T>&>().read(offset, std::forward<F>(visit))) {
     const auto shard = find(key);
     if (!shard) return shard.error();
-    return (*shard)->stream(start, std::move(stop));
+    return (*shard)->read(offset, std::forward<F>(visit));
+  }
+
+  // read_batch of the key's shard; a sharder error comes back as {0, error}.
+  [[nodiscard]] ReadBatchResult read_batch(std::string_view key, Offset start, std::span<Record<T>> batch) const {
+    const auto shard = find(key);
+    if (!shard) return {0, shard.error()};
+    return (*shard)->read_batch(start, batch);
+  }
+
+  // A stream over the key's shard. It sees every key that hashes to that
+  // shard, not only `key`: to follow one key, give it a shard of its own
+  // (KeySharder), or skip the records of other keys (carry the key in T).
+  [[nodiscard]] Result<Stream<T>> stream(std::string_view key, Offset start, std::stop_token stop = {},
+                                         StreamOptions options = {}) const {
+    const auto shard = find(key);
+    if (!shard) return shard.error();
+    return (*shard)->stream(start, std::move(stop), options);
+  }
+
+  // The sharder's answer for `key`: the index of its shard, or its error.
+  [[nodiscard]] Result<std::size_t> shard_of(std::string_view key) const {
+    const Result<std::size_t> index = sharder_.shard(key, shards_.size());
+    if (!index) return index.error();
+    if (*index >= shards_.size()) return Errc::shard_not_found;
+    return *index;
+  }
+
+  // The shard at `index`, a full memlog::Log. Throws std::out_of_range if
+  // index >= shards().
+  [[nodiscard]] memlog::Log<T>& shard(std::size_t index) {
+    if (index >= shards_.size()) throw std::out_of_range("memlog: shard index out of range");
+    return shards_[index];
+  }
+  [[nodiscard]] const memlog::Log<T>& shard(std::size_t index) const {
+    if (index >= shards_.size()) throw std::out_of_range("memlog: shard index out of range");
+    return shards_[index];
+  }
+
+  // Closes every shard (see memlog::Log::close()).
+  void close() noexcept {
+    for (std::size_t i = 0; i < shards_.size(); ++i) shards_[i].close();
   }
 
   [[nodiscard]] std::size_t shards() const noexcept { return shards_.size(); }
@@ -172,9 +218,8 @@ class Log {
   // The key's shard, or the sharder's error as is. An index the sharder
   // should not have returned (>= shards) gives Errc::shard_not_found.
   [[nodiscard]] Result<memlog::Log<T>*> find(std::string_view key) const {
-    const Result<std::size_t> index = sharder_.shard(key, shards_.size());
+    const Result<std::size_t> index = shard_of(key);
     if (!index) return index.error();
-    if (*index >= shards_.size()) return Errc::shard_not_found;
     return const_cast<memlog::Log<T>*>(&shards_[*index]);
   }
 

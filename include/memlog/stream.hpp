@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -15,6 +16,7 @@
 
 #include "detail/event_count.hpp"
 #include "errors.hpp"
+#include "options.hpp"
 #include "record.hpp"
 #include "result.hpp"
 
@@ -32,8 +34,11 @@ class Log;
 // error from every next(), when its stop_token is triggered (Errc::cancelled,
 // checked before anything else), when its position is or becomes
 // unavailable: negative, before the start, or purged because the stream fell
-// more than a segment behind (Errc::out_of_range), or when its position can
-// never be written (Errc::offset_overflow: the log is full at INT64_MAX).
+// more than a segment behind (Errc::out_of_range, unless StreamOptions::reset
+// says to go on from the earliest or the latest record), when the log was
+// closed and the stream has delivered every record written before
+// (Errc::closed), or when its position can never be written
+// (Errc::offset_overflow: the log is full at INT64_MAX).
 // next_for/next_until give Errc::timed_out without ending the stream. A
 // moved-from stream has ended with Errc::cancelled.
 //
@@ -59,8 +64,12 @@ class Stream {
   static constexpr std::size_t initial_read_ahead = 32;
   static constexpr std::size_t read_ahead = 256;
 
-  Stream(const Log<T>& log, Offset start, std::stop_token stop = {}) noexcept
-      : log_(&log), position_(start), stop_(std::move(stop)) {}
+  Stream(const Log<T>& log, Offset start, std::stop_token stop = {}, StreamOptions options = {}) noexcept
+      : log_(&log),
+        position_(start),
+        stop_(std::move(stop)),
+        reset_(options.reset),
+        spin_(options.spin.value_or(log.options().stream_spin)) {}
 
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -71,6 +80,9 @@ class Stream {
       : log_(std::exchange(other.log_, nullptr)),
         position_(other.position_),
         stop_(std::move(other.stop_)),
+        reset_(other.reset_),
+        spin_(other.spin_),
+        skipped_(other.skipped_),
         error_(std::exchange(other.error_, make_error_code(Errc::cancelled))),
         buffer_(std::move(other.buffer_)),
         head_(std::exchange(other.head_, 0)),
@@ -85,6 +97,9 @@ class Stream {
       log_ = std::exchange(other.log_, nullptr);
       position_ = other.position_;
       stop_ = std::move(other.stop_);
+      reset_ = other.reset_;
+      spin_ = other.spin_;
+      skipped_ = other.skipped_;
       error_ = std::exchange(other.error_, make_error_code(Errc::cancelled));
       buffer_ = std::move(other.buffer_);
       other.buffer_.clear();
@@ -149,6 +164,9 @@ class Stream {
   // The offset next() returns next.
   [[nodiscard]] Offset position() const noexcept { return position_; }
 
+  // Records jumped over by resets (StreamOptions::reset) so far.
+  [[nodiscard]] std::uint64_t skipped() const noexcept { return skipped_; }
+
   // Input range: `for (const Record<T>& r : stream)` runs until the stream ends.
   [[nodiscard]] iterator begin() {
     iterator it(*this);
@@ -189,16 +207,29 @@ class Stream {
       if (head_ < tail_) {
         // A record read ahead may have been purged since: the stream must
         // end exactly where a fresh read would fail.
-        if (position_ < log_->earliest_retained()) return end_with(Errc::out_of_range);
+        if (position_ < log_->earliest_retained()) {
+          if (const std::error_code error = reset()) return error;
+          continue;
+        }
         record = &buffer_[head_];
         return {};
       }
       const std::error_code error = refill();
       if (!error) continue;
+      if (error == Errc::out_of_range) {
+        if (const std::error_code ended = reset()) return ended;
+        continue;
+      }
       if (error != Errc::future_offset) return end_with(error);
+      if (log_->closed()) {
+        // Everything written before close() is published by now: one more
+        // look, then the stream has delivered it all.
+        if (!refill()) continue;
+        return end_with(Errc::closed);
+      }
       // No record will ever have offset INT64_MAX.
       if (position_ == std::numeric_limits<Offset>::max()) return end_with(Errc::offset_overflow);
-      std::chrono::nanoseconds spin = log_->options().stream_spin;
+      std::chrono::nanoseconds spin = spin_;
       if (busy_) spin = std::max<std::chrono::nanoseconds>(spin, busy_writer_spin);
       busy_ = false;
       switch (log_->wait_for(position_, stop_, deadline, spin)) {
@@ -207,6 +238,23 @@ class Stream {
         case detail::OffsetEvent::Status::timed_out: return Errc::timed_out;
       }
     }
+  }
+
+  // The position is purged (or before the start): apply the reset policy.
+  // Returns the error that ends the stream, or empty to go on.
+  std::error_code reset() {
+    Offset target = 0;
+    switch (reset_) {
+      case Reset::none: return end_with(Errc::out_of_range);
+      case Reset::earliest: target = log_->earliest_retained(); break;
+      case Reset::latest: target = log_->next_offset(); break;
+    }
+    // Count records that existed: none below the log's start.
+    const Offset from = std::max(position_, log_->options().start_offset);
+    if (target > from) skipped_ += static_cast<std::uint64_t>(target - from);
+    position_ = std::max(position_, target);
+    head_ = tail_ = 0;
+    return {};
   }
 
   // Moves past the record peek() returned.
@@ -252,6 +300,9 @@ class Stream {
   const Log<T>* log_;  // null once moved from
   Offset position_;
   std::stop_token stop_;
+  Reset reset_ = Reset::none;
+  std::chrono::nanoseconds spin_{};
+  std::uint64_t skipped_ = 0;
   std::error_code error_;
   std::vector<Record<T>> buffer_;  // read-ahead: buffer_[head_, tail_) are position() on
   std::size_t head_ = 0;
