@@ -1,9 +1,13 @@
 #pragma once
 // How many bytes a record's data counts against Options::max_record_size.
 //
-// Contiguous sized ranges (std::string, std::vector<std::byte>, ...) count
-// size() * sizeof(value_type). Any other T has no size, and no size check
-// applies, unless the user specialises memlog::RecordSize:
+// Contiguous sized ranges of trivially copyable elements (std::string,
+// std::vector<std::byte>, std::vector<int>, ...) count size() *
+// sizeof(value_type): their bytes are the record. A range whose elements own
+// memory elsewhere (std::vector<std::string>) has no default size, since
+// sizeof(element) would count neither the bytes it holds nor the allocation.
+// Any other T has no size, and no size check applies, unless the user
+// specialises memlog::RecordSize:
 //
 //   template <> struct memlog::RecordSize<Event> {
 //     std::size_t operator()(const Event& e) const noexcept { return e.payload.size(); }
@@ -12,6 +16,7 @@
 #include <concepts>
 #include <cstddef>
 #include <ranges>
+#include <type_traits>
 
 namespace memlog {
 
@@ -19,7 +24,8 @@ template <class T>
 struct RecordSize {};  // primary: no size
 
 template <class T>
-  requires std::ranges::contiguous_range<const T> && std::ranges::sized_range<const T>
+  requires std::ranges::contiguous_range<const T> && std::ranges::sized_range<const T> &&
+           std::is_trivially_copyable_v<std::ranges::range_value_t<const T>>
 struct RecordSize<T> {
   [[nodiscard]] constexpr std::size_t operator()(const T& data) const
       noexcept(noexcept(std::ranges::size(data))) {
