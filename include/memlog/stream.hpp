@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -190,13 +191,22 @@ class Stream {
   Result<Record<T>> next_impl(const Deadline* deadline) {
     Record<T>* record = nullptr;
     if (const std::error_code error = peek(record, deadline)) return error;
-    // Build the result before moving on: if that throws, the record stays
-    // next. A move that may throw could leave the buffered record half
+    // Moves on only once the result is built, in the caller's object (a
+    // prvalue: no copy or move after it): if building it throws, the record
+    // stays next. A move that may throw could leave the buffered record half
     // moved, so such a T is copied.
-    Result<Record<T>> result(std::move_if_noexcept(*record));
-    consume();
-    return result;
+    const ConsumeOnSuccess consume_on_success{*this};
+    return Result<Record<T>>(std::move_if_noexcept(*record));
   }
+
+  // Calls consume() when the scope ends without an exception.
+  struct ConsumeOnSuccess {
+    Stream& stream;
+    int exceptions = std::uncaught_exceptions();
+    ~ConsumeOnSuccess() {
+      if (std::uncaught_exceptions() == exceptions) stream.consume();
+    }
+  };
 
   // Points `record` at the record at position() (in the read-ahead buffer),
   // waiting for it if need be; or returns why not. Does not move on.

@@ -159,7 +159,9 @@ class ModelLog {
       records_.erase(records_.begin(), records_.end() - static_cast<std::ptrdiff_t>(active_));
       active_ = 0;
     }
-    records_.push_back(Record{memlog::Header{next_, now}, data});
+    // `created` never decreases within a log.
+    last_created_ = std::max(now, last_created_);
+    records_.push_back(Record{memlog::Header{next_, last_created_}, data});
     ++active_;
     return next_++;
   }
@@ -217,6 +219,7 @@ class ModelLog {
   Offset next_;
   std::deque<Record> records_;  // retained records, oldest first
   std::size_t active_ = 0;      // records in the active (newest) segment
+  Clock::time_point last_created_{};
 };
 
 // The model of one Stream: its position, and the error that ended it.
@@ -230,6 +233,8 @@ struct ModelStream {
     if (ended) return ended;
     if (stop) return ended = Errc::cancelled;
     if (const auto e = log.read_error(position)) {
+      // No record ever has offset INT64_MAX: a stream there has ended.
+      if (*e == Errc::future_offset && position == offset_max) return ended = Errc::offset_overflow;
       if (*e == Errc::future_offset) return Errc::timed_out;
       return ended = *e;
     }

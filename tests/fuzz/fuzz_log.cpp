@@ -98,10 +98,11 @@ void run(Input& in) {
         const Offset at = model.pick_offset(in);
         int calls = 0;
         bool same = false;
-        const std::error_code ec = log.read(at, [&](const Log::view_type& r) {
+        const memlog::Result<void> visited = log.read(at, [&](const Log::view_type& r) {
           ++calls;
           same = same_record(r.to_record(), model.at(at));
         });
+        const std::error_code ec = visited.error();
         const auto want = model.read_error(at);
         if (want) {
           MEMLOG_FUZZ_CHECK(is(ec, *want) && calls == 0);

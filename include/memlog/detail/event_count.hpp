@@ -14,15 +14,22 @@
 // In the single total order of seq_cst operations one of the two loads comes
 // after the other side's store: either the waiter sees its record, or the
 // writer sees the waiter and wakes it. Every store to wake_at_ happens under
-// mu_, so a waiter's load-then-store is a safe minimum and a reset cannot
-// lose a waiter that armed after it (that waiter checks `ready` again).
+// the parking mutex, so a waiter's load-then-store is a safe minimum and a
+// reset cannot lose a waiter that armed after it (that waiter checks `ready`
+// again).
+//
+// The mutex and condition variable are allocated by the first waiter that
+// parks: a log nobody ever waits on (a sharded log's thousand idle shards)
+// carries two words instead of about a hundred bytes.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -41,6 +48,7 @@ class OffsetEvent {
   OffsetEvent() = default;
   OffsetEvent(const OffsetEvent&) = delete;
   OffsetEvent& operator=(const OffsetEvent&) = delete;
+  ~OffsetEvent() { delete parking_.load(std::memory_order_acquire); }
 
   // Called by a write after it published every offset below `next` with a
   // seq_cst store. Wakes the parked waiters when one waits below `next`.
@@ -52,12 +60,17 @@ class OffsetEvent {
   // Wakes every parked waiter, for them to check their conditions again (a
   // stop request, or a change in the log that ends waiting).
   void wake_all() noexcept {
+    // seq_cst: with a first waiter's seq_cst publication of parking_ and its
+    // later seq_cst checks, either we see the parking or it sees what the
+    // caller changed before calling us (a record, a stop, a close).
+    Parking* parking = parking_.load(std::memory_order_seq_cst);
+    if (parking == nullptr) return;  // nobody has ever parked
     {
-      MutexLock guard(mu_);
+      MutexLock guard(parking->mu);
       // Woken waiters whose record is still missing arm again.
       wake_at_.store(no_waiter, std::memory_order_seq_cst);
     }
-    wake_.notify_all();
+    parking->wake.notify_all();
   }
 
   // Blocks until ready() is true (it must check with a seq_cst load that
@@ -74,9 +87,10 @@ class OffsetEvent {
       if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) return Status::timed_out;
     }
 
+    Parking& parking = parking_for_waiting();
     std::stop_callback on_stop(stop, [this] { wake_all(); });
-    MutexLock lock(mu_);
-    // relaxed: a statistic; mu_ orders it against other waiters.
+    MutexLock lock(parking.mu);
+    // relaxed: a statistic; the mutex orders it against other waiters.
     parked_.fetch_add(1, std::memory_order_relaxed);
     const auto unpark = [this] { parked_.fetch_sub(1, std::memory_order_relaxed); };
     while (true) {
@@ -86,8 +100,8 @@ class OffsetEvent {
       if (ready()) return unpark(), Status::ready;
       if (stop.stop_requested()) return unpark(), Status::stopped;
       if (deadline == nullptr) {
-        wake_.wait(lock.native());
-      } else if (wake_.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
+        parking.wake.wait(lock.native());
+      } else if (parking.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
         if (ready()) return unpark(), Status::ready;
         return unpark(), stop.stop_requested() ? Status::stopped : Status::timed_out;
       }
@@ -124,11 +138,30 @@ class OffsetEvent {
     }
   }
 
+  struct Parking {
+    Mutex mu;  // orders every store to wake_at_, and the waits
+    std::condition_variable wake;
+  };
+
+  // The parking, allocated by the first waiter to need it (may throw
+  // std::bad_alloc); never freed before the event.
+  Parking& parking_for_waiting() {
+    // acquire: the parking's construction happens before our use.
+    Parking* parking = parking_.load(std::memory_order_acquire);
+    if (parking != nullptr) return *parking;
+    auto fresh = std::make_unique<Parking>();
+    // seq_cst: see wake_all(). On failure `parking` is the winner's (acquire).
+    if (parking_.compare_exchange_strong(parking, fresh.get(), std::memory_order_seq_cst,
+                                         std::memory_order_acquire)) {
+      return *fresh.release();
+    }
+    return *parking;
+  }
+
   // The lowest offset a parked waiter waits for; no_waiter when none.
   std::atomic<Offset> wake_at_{no_waiter};
-  std::atomic<std::size_t> parked_{0};
-  Mutex mu_;  // orders every store to wake_at_, and the waits
-  std::condition_variable wake_;
+  std::atomic<std::uint32_t> parked_{0};
+  std::atomic<Parking*> parking_{nullptr};
 };
 
 }  // namespace memlog::detail
