@@ -1,8 +1,9 @@
 // Hostile input: every invalid option, every error path of every call, a T
-// whose copies throw std::bad_alloc, a clock that throws. Each case checks
-// the error, that the log is unchanged (same range, same records) and that it
-// still works afterwards. Then resource bounds: a long run of writes with
-// constant purging keeps memory flat, and streams release what they hold.
+// whose copies and moves throw std::bad_alloc, a clock that throws. Each case
+// checks the error, that the log is unchanged (same range, same records) and
+// that it still works afterwards, and that no stream step skips a record.
+// Then resource bounds: a long run of writes with constant purging keeps
+// memory flat, and streams release what they hold.
 
 #include <memlog/memlog.hpp>
 #include <memlog/sharded.hpp>
@@ -238,7 +239,7 @@ TEST_CASE("every read error path leaves the log unchanged and usable", "[hostile
         return std::string(rec.data);
       });
       CHECK(err_of(v) == err(c.error));
-      const std::error_code vv = log.read(c.offset, [&](const auto&) { ++visits; });
+      const std::error_code vv = log.read(c.offset, [&](const auto&) { ++visits; }).error();
       CHECK(err(vv) == err(c.error));
       CHECK(visits == 0);
 
@@ -254,7 +255,14 @@ TEST_CASE("every read error path leaves the log unchanged and usable", "[hostile
 
       auto stream = log.stream(c.offset);
       const auto first = stream.next_for(std::chrono::milliseconds(1));
-      if (c.error == Errc::future_offset) {
+      if (c.offset == offset_max) {
+        // No record ever has offset INT64_MAX: the stream ends at once (API.md).
+        CHECK(err_of(first) == err(Errc::offset_overflow));
+        CHECK(err(stream.error()) == err(Errc::offset_overflow));
+        if (stream.error()) {  // else next() would wait for good
+          CHECK(err_of(stream.next()) == err(Errc::offset_overflow));  // ended: returns at once
+        }
+      } else if (c.error == Errc::future_offset) {
         CHECK(err_of(first) == err(Errc::timed_out));
         CHECK(!stream.error());  // timing out does not end a stream
       } else {
@@ -361,13 +369,13 @@ TEST_CASE("every write error path leaves the log unchanged and usable", "[hostil
     CHECK(err_of(log.write("12345")) == err(Errc::record_too_large));
     CHECK(snapshot(log) == before);
 
-    // A stream reads to the last offset, then waits (it never ends there).
+    // A stream reads to the last offset, then ends: INT64_MAX is never written.
     auto stream = log.stream(offset_max - 2);
     CHECK(stream.next().value().data == "a");
     CHECK(stream.next().value().data == "b");
-    CHECK(err_of(stream.next_for(std::chrono::milliseconds(1))) == err(Errc::timed_out));
+    CHECK(err_of(stream.next_for(std::chrono::seconds(1))) == err(Errc::offset_overflow));
     CHECK(stream.position() == offset_max);
-    CHECK(!stream.error());
+    CHECK(err(stream.error()) == err(Errc::offset_overflow));
     std::vector<Record> batch(4);
     const auto b = log.read_batch(offset_max - 2, batch);
     CHECK(b.count == 2);
@@ -417,8 +425,10 @@ TEST_CASE("sharded: unknown and surplus keys, and sharder errors, change nothing
       INFO("offset " << c.offset);
       CHECK(err_of(log.read("k", c.offset)) == err(c.error));
       auto stream = log.stream("k", c.offset).value();
-      CHECK(err_of(stream.next_for(std::chrono::nanoseconds(0))) ==
-            err(c.error == Errc::future_offset ? Errc::timed_out : Errc::out_of_range));
+      const Errc expected = c.offset == offset_max            ? Errc::offset_overflow  // never written: ends
+                            : c.error == Errc::future_offset ? Errc::timed_out
+                                                             : Errc::out_of_range;
+      CHECK(err_of(stream.next_for(std::chrono::nanoseconds(0))) == err(expected));
     }
     CHECK(log.range("k").value() == before);
     CHECK(log.write("k", "next").value() == 5);
@@ -445,40 +455,48 @@ TEST_CASE("sharded: unknown and surplus keys, and sharder errors, change nothing
 
 namespace {
 
-// A T whose copies throw std::bad_alloc, while armed, at random one time in
-// 16 (seeded). Not every Nth time: a segment that grows copies 16 or 32
-// records at once, and a fixed period would make every such growth fail.
-// Its move is not noexcept, so std::vector copies when it grows: writes fail
-// inside the log, not only at the call site. Counts live instances.
+// A T whose copies and moves (constructors and assignments) throw
+// std::bad_alloc, while armed, at random one time in 16 (seeded). Not every
+// Nth time: an operation that copies many records at once would always fail.
+// A throw happens before the source or target changes. So a write fails
+// when the log moves or copies the T in, a read or a batch when it copies a
+// record out, and a stream step when it refills its read-ahead or builds
+// next()'s result. Counts live instances, and throws by kind.
 struct Flaky {
   static inline std::atomic<long> live{0};
   static inline std::minstd_rand dice{1};
   static inline bool armed = false;
   static inline long throws = 0;
+  static inline long constructor_throws = 0;  // of those, from a copy or move constructor
 
   int value = 0;
 
   explicit Flaky(int v) noexcept : value(v) { ++live; }
   Flaky() noexcept { ++live; }
   Flaky(const Flaky& o) : value(o.value) {
-    maybe_throw();
+    maybe_throw(true);
     ++live;
   }
-  Flaky(Flaky&& o) noexcept(false) : value(o.value) { ++live; }
+  Flaky(Flaky&& o) noexcept(false) : value(o.value) {
+    maybe_throw(true);
+    ++live;
+  }
   Flaky& operator=(const Flaky& o) {
-    maybe_throw();
+    maybe_throw(false);
     value = o.value;
     return *this;
   }
   Flaky& operator=(Flaky&& o) noexcept(false) {
+    maybe_throw(false);
     value = o.value;
     return *this;
   }
   ~Flaky() { --live; }
 
-  static void maybe_throw() {
+  static void maybe_throw(bool constructor) {
     if (armed && dice() % 16 == 0) {
       ++throws;
+      if (constructor) ++constructor_throws;
       throw std::bad_alloc();
     }
   }
@@ -495,19 +513,21 @@ struct Disarm {
 
 }  // namespace
 
-TEST_CASE("a T whose copy throws bad_alloc halfway through a run never corrupts the log", "[hostile]") {
+TEST_CASE("a T whose copies and moves throw bad_alloc never corrupts the log, and no stream step skips a record",
+          "[hostile]") {
   static_assert(!std::is_nothrow_move_constructible_v<Flaky>);
   const auto seed = std::random_device{}();
   CAPTURE(seed);
   std::mt19937 rng(seed);
   constexpr Offset start = 5;
-  constexpr std::size_t segment = 40;  // grows 16 -> 32 -> 40: copies on growth
+  constexpr std::size_t segment = 40;
   {
     memlog::Log<Flaky> log({.start_offset = start, .max_segment_size = segment});
     std::vector<int> written;  // value written at offset start + i
     auto stream = log.stream(start);
     std::vector<memlog::Record<Flaky>> batch(8);
     int failed_writes = 0, failed_reads = 0, failed_batches = 0, failed_steps = 0;
+    int failed_step_constructions = 0;  // stream steps that failed building a T (as next()'s result must)
 
     const auto check_log = [&] {
       const Disarm disarm;
@@ -568,6 +588,7 @@ TEST_CASE("a T whose copy throws bad_alloc halfway through a run never corrupts 
             stream = log.stream(log.range().earliest);
           }
           const Offset position = stream.position();
+          const long constructor_throws = Flaky::constructor_throws;
           try {
             const auto r = stream.next_for(std::chrono::nanoseconds(0));
             if (r) {
@@ -576,6 +597,7 @@ TEST_CASE("a T whose copy throws bad_alloc halfway through a run never corrupts 
             }
           } catch (const std::bad_alloc&) {
             ++failed_steps;
+            if (Flaky::constructor_throws > constructor_throws) ++failed_step_constructions;
             // No record lost: the stream stays where it was and goes on from there.
             REQUIRE(stream.position() == position);
             REQUIRE(!stream.error());
@@ -590,9 +612,12 @@ TEST_CASE("a T whose copy throws bad_alloc halfway through a run never corrupts 
     CHECK(failed_reads > 0);
     CHECK(failed_batches > 0);
     CHECK(failed_steps > 0);
+    // Building next()'s result constructs a T: such throws did happen, so the
+    // position checks above really covered a failed delivery.
+    CHECK(failed_step_constructions > 0);
     WARN("bad_alloc thrown " << Flaky::throws << " times: " << failed_writes << " writes, " << failed_reads
-                             << " reads, " << failed_batches << " batches, " << failed_steps
-                             << " stream steps; log intact after each");
+                             << " reads, " << failed_batches << " batches, " << failed_steps << " stream steps ("
+                             << failed_step_constructions << " in a constructor); log intact after each");
     const memlog::OffsetRange r = log.range();
     const auto retained = r.latest - r.earliest + 1;
     batch.clear();
