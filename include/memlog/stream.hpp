@@ -51,10 +51,11 @@ class Log;
 // shared hold of the log (32 records at first, growing to 256 while it stays
 // behind), so it holds up to that many records of its own; a record read
 // ahead is still checked against the purge before it is returned. At the end
-// of the log it spins up to Options::stream_spin, then parks; a stream whose
-// last read-ahead found several records (the writer is busy) first checks
-// for up to 50 microseconds, yielding the core between checks: that costs
-// less than parking and being woken, and the writer pays for no wake-up.
+// of the log it spins up to its spin (StreamOptions::spin, else
+// Options::stream_spin), then parks until a write wakes it. A stream whose
+// last read-ahead found several records (the writer is busy) parks until as
+// many more are there, or for at most 200 microseconds: a wake-up then
+// delivers a batch rather than a record, and the writer pays for fewer.
 template <class T>
 class Stream {
  public:
@@ -89,7 +90,7 @@ class Stream {
         head_(std::exchange(other.head_, 0)),
         tail_(std::exchange(other.tail_, 0)),
         full_(other.full_),
-        busy_(other.busy_) {
+        last_batch_(other.last_batch_) {
     other.buffer_.clear();
   }
 
@@ -107,7 +108,7 @@ class Stream {
       head_ = std::exchange(other.head_, 0);
       tail_ = std::exchange(other.tail_, 0);
       full_ = other.full_;
-      busy_ = other.busy_;
+      last_batch_ = other.last_batch_;
     }
     return *this;
   }
@@ -180,9 +181,8 @@ class Stream {
   using Deadline = std::chrono::steady_clock::time_point;
   static constexpr const Deadline* no_deadline = nullptr;
   static constexpr std::chrono::hours forever{24 * 365 * 30};
-  // How long a stream behind a busy writer spins before it parks: such a
-  // writer has usually written the next record by then.
-  static constexpr std::chrono::microseconds busy_writer_spin{50};
+  // How long a stream behind a busy writer waits at most for a batch.
+  static constexpr std::chrono::microseconds batch_wait{200};
 
   // read_batch fills a span of records in place: T must be default-
   // constructible and assignable. Other Ts read one record at a time.
@@ -239,13 +239,25 @@ class Stream {
       }
       // No record will ever have offset INT64_MAX.
       if (position_ == std::numeric_limits<Offset>::max()) return end_with(Errc::offset_overflow);
-      std::chrono::nanoseconds spin = spin_;
-      if (busy_) spin = std::max<std::chrono::nanoseconds>(spin, busy_writer_spin);
-      busy_ = false;
-      switch (log_->wait_for(position_, stop_, deadline, spin)) {
+      // Behind a busy writer, wait for as many records as the last refill
+      // found, or at most batch_wait: one wake-up then delivers a batch
+      // instead of a record, and the writer pays for far fewer of them.
+      Offset last = position_;
+      const Deadline* until = deadline;
+      Deadline batch_deadline;
+      if (last_batch_ > 1) {
+        const auto more = static_cast<Offset>(std::min<std::size_t>(last_batch_, read_ahead)) - 1;
+        last = position_ + std::min(more, std::numeric_limits<Offset>::max() - 1 - position_);
+        batch_deadline = std::chrono::steady_clock::now() + batch_wait;
+        if (deadline == nullptr || batch_deadline < *deadline) until = &batch_deadline;
+      }
+      last_batch_ = 0;
+      switch (log_->wait_for(last, stop_, until, spin_)) {
         case detail::OffsetEvent::Status::ready: break;
         case detail::OffsetEvent::Status::stopped: return end_with(Errc::cancelled);
-        case detail::OffsetEvent::Status::timed_out: return Errc::timed_out;
+        case detail::OffsetEvent::Status::timed_out:
+          if (until == &batch_deadline) break;  // the batch is late: take what is there
+          return Errc::timed_out;
       }
     }
   }
@@ -287,7 +299,7 @@ class Stream {
       tail_ = result.count;
       if (result.count == 0) return result.error;
       full_ = result.count == buffer_.size();
-      busy_ = result.count > 1;
+      last_batch_ = result.count;
       return {};
     } else {
       Result<Record<T>> result = log_->read(position_);
@@ -319,7 +331,7 @@ class Stream {
   std::size_t tail_ = 0;
   // What the last refill that found records says about the writer.
   bool full_ = false;  // it filled the whole read-ahead: the stream is behind
-  bool busy_ = false;  // it found more than one record: the writer is busy
+  std::size_t last_batch_ = 0;  // how many records it found
 };
 
 // Single-pass iterator over a Stream; equals end() once the stream has ended.

@@ -217,7 +217,9 @@ class StableVector {
 
   [[nodiscard]] T* locate(std::size_t i) const noexcept {
     const auto [block, in_block] = position(i);
-    assert(table_ != nullptr && block < table_->blocks);
+    // Not `block < table_->blocks`: readers must not read the writer's
+    // fields, which change while they read.
+    assert(table_ != nullptr && block < table_->entries);
     return table_->table()[block] + in_block;
   }
 
