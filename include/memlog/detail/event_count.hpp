@@ -1,12 +1,14 @@
 #pragma once
 // OffsetEvent: an event count keyed by offset. Streams wait on it for the
-// record at their position; writes tell it what they published.
+// record at their position (or for a later one); writes tell it what they
+// published.
 //
 // The point is what a write pays: nothing but one load while nobody waits
-// for the offset it publishes. A parked waiter records the lowest offset it
-// waits for in `wake_at_`; a write that publishes that offset (or a later
-// one) wakes every parked waiter, and those whose record is still missing
-// park again.
+// for an offset it publishes. Each parked waiter is a node with the offset
+// it waits for and a condition variable of its own; `wake_at_` holds the
+// lowest such offset. A write that publishes it takes the parking mutex and
+// wakes exactly the waiters whose offset is now published, so a hundred
+// streams waiting for different offsets are not woken a hundred times each.
 //
 // The protocol is a Dekker pair, so both sides use seq_cst:
 //   writer: store next (the log's published-offset counter), then load wake_at_;
@@ -15,12 +17,10 @@
 // after the other side's store: either the waiter sees its record, or the
 // writer sees the waiter and wakes it. Every store to wake_at_ happens under
 // the parking mutex, so a waiter's load-then-store is a safe minimum and a
-// reset cannot lose a waiter that armed after it (that waiter checks `ready`
-// again).
+// writer's recomputed minimum cannot lose a waiter.
 //
-// The mutex and condition variable are allocated by the first waiter that
-// parks: a log nobody ever waits on (a sharded log's thousand idle shards)
-// carries two words instead of about a hundred bytes.
+// The mutex is allocated by the first waiter that parks: a log nobody ever
+// waits on (a sharded log's thousand idle shards) carries three words.
 
 #include <algorithm>
 #include <atomic>
@@ -51,27 +51,15 @@ class OffsetEvent {
   ~OffsetEvent() { delete parking_.load(std::memory_order_acquire); }
 
   // Called by a write after it published every offset below `next` with a
-  // seq_cst store. Wakes the parked waiters when one waits below `next`.
+  // seq_cst store. Wakes the parked waiters whose offset is below `next`.
   void published(Offset next) noexcept {
     // seq_cst: the writer's half of the Dekker pair (see the top of the file).
-    if (wake_at_.load(std::memory_order_seq_cst) < next) wake_all();
+    if (wake_at_.load(std::memory_order_seq_cst) < next) wake(next);
   }
 
   // Wakes every parked waiter, for them to check their conditions again (a
-  // stop request, or a change in the log that ends waiting).
-  void wake_all() noexcept {
-    // seq_cst: with a first waiter's seq_cst publication of parking_ and its
-    // later seq_cst checks, either we see the parking or it sees what the
-    // caller changed before calling us (a record, a stop, a close).
-    Parking* parking = parking_.load(std::memory_order_seq_cst);
-    if (parking == nullptr) return;  // nobody has ever parked
-    {
-      MutexLock guard(parking->mu);
-      // Woken waiters whose record is still missing arm again.
-      wake_at_.store(no_waiter, std::memory_order_seq_cst);
-    }
-    parking->wake.notify_all();
-  }
+  // change in the log that ends waiting, such as close()).
+  void wake_all() noexcept { wake(no_waiter); }
 
   // Blocks until ready() is true (it must check with a seq_cst load that
   // `position` is published, or that waiting is over for another reason),
@@ -88,22 +76,37 @@ class OffsetEvent {
     }
 
     Parking& parking = parking_for_waiting();
-    std::stop_callback on_stop(stop, [this] { wake_all(); });
+    Waiter self(position);  // before on_stop, whose destructor waits for a running callback
+    std::stop_callback on_stop(stop, [&parking, &self] {
+      MutexLock guard(parking.mu);
+      self.woken = true;
+      self.wake.notify_one();
+    });
     MutexLock lock(parking.mu);
+    parking.link(self);
     // relaxed: a statistic; the mutex orders it against other waiters.
     parked_.fetch_add(1, std::memory_order_relaxed);
-    const auto unpark = [this] { parked_.fetch_sub(1, std::memory_order_relaxed); };
+    const auto leave = [&](Status status) {
+      parking.unlink(self);
+      parked_.fetch_sub(1, std::memory_order_relaxed);
+      return status;
+    };
     while (true) {
       // seq_cst: the waiter's half of the Dekker pair. Load then store is a
-      // safe minimum because every store to wake_at_ holds mu_.
+      // safe minimum because every store to wake_at_ holds the mutex.
       wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_seq_cst);
-      if (ready()) return unpark(), Status::ready;
-      if (stop.stop_requested()) return unpark(), Status::stopped;
+      if (ready()) return leave(Status::ready);
+      if (stop.stop_requested()) return leave(Status::stopped);
+      self.woken = false;
       if (deadline == nullptr) {
-        parking.wake.wait(lock.native());
-      } else if (parking.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
-        if (ready()) return unpark(), Status::ready;
-        return unpark(), stop.stop_requested() ? Status::stopped : Status::timed_out;
+        while (!self.woken) self.wake.wait(lock.native());
+      } else {
+        while (!self.woken) {
+          if (self.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
+            if (ready()) return leave(Status::ready);
+            return leave(stop.stop_requested() ? Status::stopped : Status::timed_out);
+          }
+        }
       }
     }
   }
@@ -138,10 +141,54 @@ class OffsetEvent {
     }
   }
 
-  struct Parking {
-    Mutex mu;  // orders every store to wake_at_, and the waits
+  // A parked waiter, on its own stack.
+  struct Waiter {
+    explicit Waiter(Offset target) noexcept : target(target) {}
+    Offset target;                // woken once every offset up to this one is published
+    bool woken = false;           // guarded by the parking mutex
+    Waiter* prev = nullptr;       // the parking's list, guarded by its mutex
+    Waiter* next = nullptr;
     std::condition_variable wake;
   };
+
+  struct Parking {
+    Mutex mu;  // orders every store to wake_at_, the list, and the waits
+    Waiter* head MEMLOG_GUARDED_BY(mu) = nullptr;
+
+    void link(Waiter& w) MEMLOG_REQUIRES(mu) {
+      w.next = head;
+      if (head != nullptr) head->prev = &w;
+      head = &w;
+    }
+    void unlink(Waiter& w) MEMLOG_REQUIRES(mu) {
+      if (w.prev != nullptr) w.prev->next = w.next; else head = w.next;
+      if (w.next != nullptr) w.next->prev = w.prev;
+    }
+  };
+
+  // Wakes the waiters whose offset is below `next` (every one for
+  // no_waiter), and leaves the lowest offset still awaited in wake_at_.
+  void wake(Offset next) noexcept {
+    // seq_cst: with a first waiter's seq_cst publication of parking_ and its
+    // later seq_cst checks, either we see the parking or it sees what the
+    // caller changed before calling us (a record, a close).
+    Parking* parking = parking_.load(std::memory_order_seq_cst);
+    if (parking == nullptr) return;  // nobody has ever parked
+    MutexLock guard(parking->mu);
+    Offset lowest = no_waiter;
+    for (Waiter* w = parking->head; w != nullptr; w = w->next) {
+      if (w->woken) continue;  // already woken, not yet back in the mutex
+      if (next == no_waiter || w->target < next) {
+        w->woken = true;
+        // Under the mutex: the node lives until its waiter has the mutex back.
+        w->wake.notify_one();
+      } else {
+        lowest = std::min(lowest, w->target);
+      }
+    }
+    // seq_cst: see the top of the file; woken waiters that still wait re-arm it.
+    wake_at_.store(lowest, std::memory_order_seq_cst);
+  }
 
   // The parking, allocated by the first waiter to need it (may throw
   // std::bad_alloc); never freed before the event.
