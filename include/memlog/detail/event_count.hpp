@@ -86,25 +86,20 @@ class OffsetEvent {
     parking.link(self);
     // relaxed: a statistic; the mutex orders it against other waiters.
     parked_.fetch_add(1, std::memory_order_relaxed);
-    const auto leave = [&](Status status) {
-      parking.unlink(self);
-      parked_.fetch_sub(1, std::memory_order_relaxed);
-      return status;
-    };
     while (true) {
       // seq_cst: the waiter's half of the Dekker pair. Load then store is a
       // safe minimum because every store to wake_at_ holds the mutex.
       wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_seq_cst);
-      if (ready()) return leave(Status::ready);
-      if (stop.stop_requested()) return leave(Status::stopped);
+      if (ready()) return leave(parking, self, Status::ready);
+      if (stop.stop_requested()) return leave(parking, self, Status::stopped);
       self.woken = false;
       if (deadline == nullptr) {
         while (!self.woken) self.wake.wait(lock.native());
       } else {
         while (!self.woken) {
           if (self.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
-            if (ready()) return leave(Status::ready);
-            return leave(stop.stop_requested() ? Status::stopped : Status::timed_out);
+            if (ready()) return leave(parking, self, Status::ready);
+            return leave(parking, self, stop.stop_requested() ? Status::stopped : Status::timed_out);
           }
         }
       }
@@ -165,6 +160,12 @@ class OffsetEvent {
       if (w.next != nullptr) w.next->prev = w.prev;
     }
   };
+
+  Status leave(Parking& parking, Waiter& self, Status status) MEMLOG_REQUIRES(parking.mu) {
+    parking.unlink(self);
+    parked_.fetch_sub(1, std::memory_order_relaxed);
+    return status;
+  }
 
   // Wakes the waiters whose offset is below `next` (every one for
   // no_waiter), and leaves the lowest offset still awaited in wake_at_.
