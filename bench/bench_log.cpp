@@ -284,7 +284,10 @@ BENCHMARK(BM_read_beside_writer)->UseManualTime();
 // write near 3 s means "starved until the readers stopped".
 // Counters: p50 (ns), p99, p99.9 and worst (us) write latency, writes/s, and
 // what the readers read (records/s, all readers together).
-void BM_write_under_readers(benchmark::State& state) {
+// With `burn`, the threads never touch the log: they only keep the cores
+// busy, so the worst write shows what the scheduler alone costs a writer
+// that shares two cores with three busy threads (the floor of the above).
+void write_beside_threads(benchmark::State& state, bool burn) {
   const auto readers = static_cast<int>(state.range(0));
   const std::int64_t window_ns = bench::scaled(1'000'000'000);
   const std::int64_t grace_ns = bench::scaled(2'000'000'000);
@@ -311,6 +314,11 @@ void BM_write_under_readers(benchmark::State& state) {
           if (bench::now_ns() > give_up.load(std::memory_order_relaxed)) {
             capped.store(1, std::memory_order_relaxed);
             break;
+          }
+          if (burn) {
+            std::int64_t busy = 0;
+            for (int i = 0; i < 1000; ++i) benchmark::DoNotOptimize(busy += i);
+            continue;
           }
           const auto result = log.read_batch(log.range().earliest, batch);
           n += static_cast<std::int64_t>(result.count);
@@ -348,9 +356,18 @@ void BM_write_under_readers(benchmark::State& state) {
     state.counters["capped"] = capped.load();
   }
 }
+void BM_write_under_readers(benchmark::State& state) { write_beside_threads(state, false); }
 BENCHMARK(BM_write_under_readers)
     ->ArgName("readers")
     ->DenseRange(0, 3)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_write_beside_busy_threads(benchmark::State& state) { write_beside_threads(state, true); }
+BENCHMARK(BM_write_beside_busy_threads)
+    ->ArgName("threads")
+    ->Arg(3)
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);

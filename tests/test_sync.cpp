@@ -1,6 +1,7 @@
 // The two synchronisation parts of the log on their own:
 // detail::RotationLock (phase-fair reader/writer lock) and
-// detail::OffsetEvent (the event count streams wait on).
+// detail::OffsetEvent (the event count streams wait on). For the latter,
+// Publisher plays the log: a counter published under the writers' mutex.
 
 #include <atomic>
 #include <chrono>
@@ -146,62 +147,123 @@ TEST_CASE("rotation lock: a writer back to back cannot starve a reader", "[sync]
   stop = true;
 }
 
-TEST_CASE("offset event: a waiter whose offset is published returns at once", "[sync][event]") {
+// The log's side of OffsetEvent's protocol: publish under a mutex, look at
+// who waits while still holding it, wake after releasing it.
+struct Publisher {
   OffsetEvent event;
-  std::atomic<Offset> next{5};
-  const auto ready = [&] { return next.load(std::memory_order_seq_cst) > 3; };
-  CHECK(event.wait(3, ready, {}, nullptr) == OffsetEvent::Status::ready);
-  CHECK(event.waiting() == 0);
+  std::mutex mu;
+  std::atomic<Offset> next{0};
+
+  void publish(Offset n) {
+    bool wake = false;
+    {
+      std::lock_guard guard(mu);
+      next.store(n, std::memory_order_release);
+      wake = event.must_wake(n);
+    }
+    if (wake) event.wake(n);
+  }
+  OffsetEvent::Status wait(Offset position, const std::stop_token& stop = {},
+                           const OffsetEvent::Deadline* deadline = nullptr, std::chrono::nanoseconds spin = {}) {
+    const auto ready = [&] { return next.load(std::memory_order_acquire) > position; };
+    const auto check = [&] {
+      std::lock_guard guard(mu);
+      return next.load(std::memory_order_relaxed) > position;
+    };
+    return event.wait(position, ready, check, stop, deadline, spin);
+  }
+};
+
+TEST_CASE("offset event: a waiter whose offset is published returns at once", "[sync][event]") {
+  Publisher p;
+  p.publish(5);
+  CHECK(p.wait(3) == OffsetEvent::Status::ready);
+  CHECK(p.event.waiting() == 0);
 }
 
 TEST_CASE("offset event: deadline and stop end a wait", "[sync][event]") {
-  OffsetEvent event;
-  const auto never = [] { return false; };
+  Publisher p;
   const auto deadline = std::chrono::steady_clock::now() + 10ms;
-  CHECK(event.wait(0, never, {}, &deadline) == OffsetEvent::Status::timed_out);
+  CHECK(p.wait(0, {}, &deadline) == OffsetEvent::Status::timed_out);
   CHECK(std::chrono::steady_clock::now() >= deadline);
-  CHECK(event.wait(0, never, {}, &deadline, 1ms) == OffsetEvent::Status::timed_out);
+  CHECK(p.wait(0, {}, &deadline, 1ms) == OffsetEvent::Status::timed_out);
 
   std::stop_source stop;
   stop.request_stop();
-  CHECK(event.wait(0, never, stop.get_token(), nullptr) == OffsetEvent::Status::stopped);
-  CHECK(event.wait(0, never, stop.get_token(), nullptr, 1ms) == OffsetEvent::Status::stopped);
+  CHECK(p.wait(0, stop.get_token()) == OffsetEvent::Status::stopped);
+  CHECK(p.wait(0, stop.get_token(), nullptr, 1ms) == OffsetEvent::Status::stopped);
 
   // A stop requested while parked wakes the waiter.
   std::stop_source later;
   Watchdog watchdog(30s, "stop while parked");
   std::jthread stopper([&] {
-    while (event.waiting() == 0) std::this_thread::yield();
+    while (p.event.waiting() == 0) std::this_thread::yield();
     later.request_stop();
   });
-  CHECK(event.wait(0, never, later.get_token(), nullptr) == OffsetEvent::Status::stopped);
-  CHECK(event.waiting() == 0);
+  CHECK(p.wait(0, later.get_token()) == OffsetEvent::Status::stopped);
+  CHECK(p.event.waiting() == 0);
 }
 
 TEST_CASE("offset event: a parked waiter counts as waiting and is woken by the write of its offset",
           "[sync][event]") {
-  OffsetEvent event;
-  std::atomic<Offset> next{0};
+  Publisher p;
   Watchdog watchdog(30s, "one waiter");
   OffsetEvent::Status status = OffsetEvent::Status::timed_out;
-  std::jthread waiter([&] {
-    status = event.wait(0, [&] { return next.load(std::memory_order_seq_cst) > 0; }, {}, nullptr);
-  });
-  while (event.waiting() == 0) std::this_thread::yield();
-  next.store(1, std::memory_order_seq_cst);
-  event.published(1);
+  std::jthread waiter([&] { status = p.wait(0); });
+  while (p.event.waiting() == 0) std::this_thread::yield();
+  p.publish(1);
   waiter.join();
   CHECK(status == OffsetEvent::Status::ready);
-  CHECK(event.waiting() == 0);
+  CHECK(p.event.waiting() == 0);
 }
 
-// The Dekker pair: many waiters at many offsets and a writer publishing one
+TEST_CASE("offset event: a write wakes only the waiters whose offset it published", "[sync][event]") {
+  Publisher p;
+  Watchdog watchdog(30s, "waiters at two offsets");
+  std::atomic<int> done{0};
+  std::jthread early([&] {
+    if (p.wait(0) == OffsetEvent::Status::ready) ++done;
+  });
+  std::jthread late([&] {
+    if (p.wait(100) == OffsetEvent::Status::ready) ++done;
+  });
+  while (p.event.waiting() < 2) std::this_thread::yield();
+  p.publish(1);
+  early.join();
+  CHECK(done == 1);
+  CHECK(p.event.waiting() == 1);  // the late waiter was left parked
+  CHECK(p.event.must_wake(101));
+  CHECK_FALSE(p.event.must_wake(100));
+  p.publish(101);
+  late.join();
+  CHECK(done == 2);
+}
+
+TEST_CASE("offset event: wake_all wakes every waiter", "[sync][event]") {
+  OffsetEvent event;
+  std::atomic<bool> over{false};
+  Watchdog watchdog(30s, "wake_all");
+  std::atomic<int> woken{0};
+  std::vector<std::jthread> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.emplace_back([&, i] {
+      const auto ready = [&] { return over.load(); };
+      if (event.wait(i * 10, ready, ready, {}, nullptr) == OffsetEvent::Status::ready) ++woken;
+    });
+  }
+  while (event.waiting() < 3) std::this_thread::yield();
+  over = true;
+  event.wake_all();
+  waiters.clear();
+  CHECK(woken == 3);
+}
+
+// The protocol: many waiters at many offsets and a writer publishing one
 // offset at a time never lose a wake-up (a lost one hangs: the watchdog).
 TEST_CASE("offset event: no wake-up is lost between waiters and a writer", "[sync][event]") {
   constexpr int waiters = 4;
   constexpr Offset offsets = 20000;
-  OffsetEvent event;
-  std::atomic<Offset> next{0};
+  Publisher p;
   Watchdog watchdog(120s, "waiters following a writer");
   std::latch started(waiters + 1);
   std::atomic<int> not_ready{0};
@@ -210,20 +272,18 @@ TEST_CASE("offset event: no wake-up is lost between waiters and a writer", "[syn
     threads.emplace_back([&, w] {
       started.count_down();
       for (Offset position = w; position < offsets; position += 1 + w) {
-        const auto ready = [&] { return next.load(std::memory_order_seq_cst) > position; };
-        if (event.wait(position, ready, {}, nullptr) != OffsetEvent::Status::ready) ++not_ready;
+        if (p.wait(position) != OffsetEvent::Status::ready) ++not_ready;
       }
     });
   }
   started.arrive_and_wait();
   for (Offset o = 0; o < offsets; ++o) {
-    next.store(o + 1, std::memory_order_seq_cst);
-    event.published(o + 1);
+    p.publish(o + 1);
     if (o % 16 == 0) std::this_thread::yield();  // let waiters park now and then
   }
   threads.clear();
   CHECK(not_ready == 0);
-  CHECK(event.waiting() == 0);
+  CHECK(p.event.waiting() == 0);
 }
 
 }  // namespace

@@ -322,9 +322,9 @@ class Log {
       // Under write_mu_: a write either completed before (and its record is
       // published) or sees closed_ and writes nothing.
       detail::SpinThenLock lock(write_mu_);
-      // seq_cst: a waiting stream's ready check (seq_cst) either sees it or
-      // is parked and woken below.
-      closed_.store(true, std::memory_order_seq_cst);
+      // release: pairs with the acquire in closed(). A parking stream checks
+      // closed_ under write_mu_, so it sees it or is woken below.
+      closed_.store(true, std::memory_order_release);
     }
     waiters_.wake_all();
   }
@@ -360,10 +360,10 @@ class Log {
 
   Log(std::shared_ptr<const Options> options, Validated) noexcept
       : options_(std::move(options)),
-        active_(options_->start_offset),
-        history_(options_->start_offset),
         next_(options_->start_offset),
-        earliest_(options_->start_offset) {}
+        earliest_(options_->start_offset),
+        active_(options_->start_offset),
+        history_(options_->start_offset) {}
 
   static void check(const std::shared_ptr<const Options>& options) {
     if (options == nullptr) throw std::invalid_argument("memlog: options must not be null");
@@ -388,6 +388,7 @@ class Log {
   template <class Item>
   [[nodiscard]] Result<Offset> commit(Item&& item, std::size_t size) {
     Offset offset = 0;
+    bool wake = false;
     {
       detail::SpinThenLock lock(write_mu_);
       // relaxed: only written under write_mu_ (closed_ too, as far as writes go).
@@ -398,11 +399,12 @@ class Log {
       const Clock::time_point created = std::max(now(), last_created_);
       store(offset, created, std::forward<Item>(item), size);
       last_created_ = created;
-      // seq_cst: its release half publishes the record to readers' acquire
-      // loads; the whole is the writer's half of waiters_' Dekker pair.
-      next_.store(offset + 1, std::memory_order_seq_cst);
+      // release: publishes the record to readers' acquire loads.
+      next_.store(offset + 1, std::memory_order_release);
+      // Under write_mu_, which orders it against a parking stream's check.
+      wake = waiters_.must_wake(offset + 1);
     }
-    waiters_.published(offset + 1);
+    if (wake) waiters_.wake(offset + 1);
     return offset;
   }
 
@@ -413,9 +415,8 @@ class Log {
     assert(active_.end() == offset);  // a segment numbers its records from its start
     if (active_.size() < limit) {
       active_.push(created, std::forward<Item>(item), limit);
-      active_bytes_ += size;
-      // relaxed: a statistic; only this writer stores it.
-      bytes_.store(history_bytes_ + active_bytes_, std::memory_order_relaxed);
+      // relaxed: a statistic; only the writer (under write_mu_) stores it.
+      if (size != 0) bytes_.store(bytes_.load(std::memory_order_relaxed) + size, std::memory_order_relaxed);
       return;
     }
     // Rotation: the history's records are purged and its storage takes the
@@ -427,9 +428,10 @@ class Log {
     swap(active_, history_);
     // release: see range().
     earliest_.store(history_.start(), std::memory_order_release);
-    history_bytes_ = active_bytes_;
-    active_bytes_ = size;
-    bytes_.store(history_bytes_ + active_bytes_, std::memory_order_relaxed);
+    // The old history's bytes are purged; the old active segment's stay.
+    const std::uint64_t active_bytes = bytes_.load(std::memory_order_relaxed) - history_bytes_;
+    history_bytes_ = active_bytes;
+    bytes_.store(active_bytes + size, std::memory_order_relaxed);
   }
 
   // Requires rotation_ held shared and `offset` retained.
@@ -468,31 +470,34 @@ class Log {
   [[nodiscard]] detail::OffsetEvent::Status wait_for(Offset position, const std::stop_token& stop,
                                                      const detail::OffsetEvent::Deadline* deadline,
                                                      std::chrono::nanoseconds spin) const {
-    // seq_cst: the waiter's half of waiters_' Dekker pair (for closed_ too:
-    // see close()).
-    return waiters_.wait(
-        position,
-        [&] { return next_.load(std::memory_order_seq_cst) > position || closed_.load(std::memory_order_seq_cst); },
-        stop, deadline, spin);
+    const auto ready = [&] {
+      // acquire: pairs with the release stores in commit() and close().
+      return next_.load(std::memory_order_acquire) > position || closed_.load(std::memory_order_acquire);
+    };
+    // The same under write_mu_, which orders it against a write's look at
+    // who waits (see detail/event_count.hpp).
+    const auto check = [&] {
+      detail::SpinThenLock lock(write_mu_);
+      return next_.load(std::memory_order_relaxed) > position || closed_.load(std::memory_order_relaxed);
+    };
+    return waiters_.wait(position, ready, check, stop, deadline, spin);
   }
+
+  // Layout: what the writer touches on every write comes first; what every
+  // reader writes (the rotation lock's counters) sits on a cache line of its
+  // own, so that a reader never takes away a line the writer is about to use.
 
   std::shared_ptr<const Options> options_;  // never null; immutable
 
-  detail::Mutex write_mu_;  // serialises writers
-  Clock::time_point last_created_ MEMLOG_GUARDED_BY(write_mu_){};
-  // Payload bytes of each segment (sized T only), and their sum for stats().
-  std::uint64_t active_bytes_ MEMLOG_GUARDED_BY(write_mu_) = 0;
-  std::uint64_t history_bytes_ MEMLOG_GUARDED_BY(write_mu_) = 0;
-  std::atomic<std::uint64_t> bytes_{0};
+  // Serialises writers; a parking stream takes it for its last check.
+  mutable detail::WordMutex write_mu_;
   // Set once by close(), under write_mu_.
   std::atomic<bool> closed_{false};
-
-  // Written only by a rotating write, under write_mu_ and rotation_ held
-  // exclusively; readers read them under rotation_ held shared. Between
-  // rotations the writer appends to active_ beyond the published records.
-  mutable detail::RotationLock rotation_;
-  Segment active_;
-  Segment history_;  // empty until the first rotation
+  Clock::time_point last_created_ MEMLOG_GUARDED_BY(write_mu_){};
+  // Payload bytes retained (sized T only), for stats(), and the history
+  // segment's share of them.
+  std::atomic<std::uint64_t> bytes_{0};
+  std::uint64_t history_bytes_ MEMLOG_GUARDED_BY(write_mu_) = 0;
 
   // The offset the next write gets: records below it are complete. Written
   // under write_mu_; read by anyone.
@@ -502,7 +507,16 @@ class Log {
   // then history_.start(). Written at a rotation.
   std::atomic<Offset> earliest_;
 
+  // Written only by a rotating write, under write_mu_ and rotation_ held
+  // exclusively; readers read them under rotation_ held shared. Between
+  // rotations the writer appends to active_ beyond the published records.
+  Segment active_;
+  Segment history_;  // empty until the first rotation
+
+  // Read by every write (must_wake), written when a stream parks.
   mutable detail::OffsetEvent waiters_;
+
+  alignas(detail::cache_line_size) mutable detail::RotationLock rotation_;
 };
 
 }  // namespace memlog

@@ -6,7 +6,9 @@
 // call and often an inter-processor interrupt, far more than the wait. So a
 // writer first retries for up to lock_spin_limit, then blocks as usual.
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 
 #include "cpu.hpp"
@@ -39,6 +41,41 @@ template <class Try>
   }
 }
 
+// A mutex of one word: lock() spins (spin_try), then sleeps on the word.
+// The log's writers use it: it is as fast as std::mutex uncontended, and a
+// tenth of its size, which matters to a sharded log's thousand shards.
+class MEMLOG_CAPABILITY("mutex") WordMutex {
+ public:
+  WordMutex() = default;
+  WordMutex(const WordMutex&) = delete;
+  WordMutex& operator=(const WordMutex&) = delete;
+
+  [[nodiscard]] bool try_lock() noexcept MEMLOG_TRY_ACQUIRE(true) {
+    std::uint32_t expected = unlocked;
+    // acquire: pairs with the release in unlock().
+    return state_.compare_exchange_strong(expected, locked, std::memory_order_acquire, std::memory_order_relaxed);
+  }
+
+  void lock() noexcept MEMLOG_ACQUIRE() {
+    if (spin_try([this] { return try_lock(); })) return;
+    // Mark the lock contended, so that unlock() wakes us, and sleep until
+    // it is free. acquire: as in try_lock().
+    while (state_.exchange(contended, std::memory_order_acquire) != unlocked) state_.wait(contended);
+  }
+
+  void unlock() noexcept MEMLOG_RELEASE() {
+    // release: what the holder did happens before the next holder's section.
+    if (state_.exchange(unlocked, std::memory_order_release) == contended) state_.notify_one();
+  }
+
+ private:
+  static constexpr std::uint32_t unlocked = 0;
+  static constexpr std::uint32_t locked = 1;
+  static constexpr std::uint32_t contended = 2;  // locked, and someone may sleep on it
+  std::atomic<std::uint32_t> state_{unlocked};
+};
+
+// Scoped: tries for a while, then blocks.
 template <class Mutex>
 class MEMLOG_SCOPED_CAPABILITY SpinThenLock {
  public:

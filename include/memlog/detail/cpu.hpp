@@ -8,7 +8,14 @@ extern "C" void _mm_pause(void);  // as <intrin.h> declares it
 #pragma intrinsic(_mm_pause)
 #endif
 
+#include <cstddef>
+
 namespace memlog::detail {
+
+// The size that keeps data written by different threads on different cache
+// lines. Not std::hardware_destructive_interference_size, which GCC warns
+// about in a public layout; a port to a machine with other lines changes it.
+inline constexpr std::size_t cache_line_size = 64;
 
 // A hint to the core that it is busy-waiting: lets the sibling hyper-thread
 // run and saves power while a stream spins for the next record. Elsewhere a

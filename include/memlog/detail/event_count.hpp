@@ -10,14 +10,16 @@
 // wakes exactly the waiters whose offset is now published, so a hundred
 // streams waiting for different offsets are not woken a hundred times each.
 //
-// The protocol is a Dekker pair, so both sides use seq_cst:
-//   writer: store next (the log's published-offset counter), then load wake_at_;
-//   waiter: store wake_at_, then load next (its `ready` check).
-// In the single total order of seq_cst operations one of the two loads comes
-// after the other side's store: either the waiter sees its record, or the
-// writer sees the waiter and wakes it. Every store to wake_at_ happens under
-// the parking mutex, so a waiter's load-then-store is a safe minimum and a
-// writer's recomputed minimum cannot lose a waiter.
+// The writer and a parking waiter must not miss each other: the writer
+// stores next (the log's published-offset counter) then loads wake_at_, the
+// waiter stores wake_at_ then loads next. The writers' own mutex orders the
+// two without a fence on the write path: the writer loads wake_at_ while
+// still holding it, and the waiter makes its last check under it (`check`,
+// given by the log). Either the writer's critical section comes after the
+// waiter's check, and it sees the waiter's wake_at_ (stored before the
+// check), or before, and the check sees the record. Every store to wake_at_
+// happens under the parking mutex, so a waiter's load-then-store is a safe
+// minimum and a writer's recomputed minimum cannot lose a parked waiter.
 //
 // The mutex is allocated by the first waiter that parks: a log nobody ever
 // waits on (a sharded log's thousand idle shards) carries three words.
@@ -50,24 +52,30 @@ class OffsetEvent {
   OffsetEvent& operator=(const OffsetEvent&) = delete;
   ~OffsetEvent() { delete parking_.load(std::memory_order_acquire); }
 
-  // Called by a write after it published every offset below `next` with a
-  // seq_cst store. Wakes the parked waiters whose offset is below `next`.
-  void published(Offset next) noexcept {
-    // seq_cst: the writer's half of the Dekker pair (see the top of the file).
-    if (wake_at_.load(std::memory_order_seq_cst) < next) wake(next);
+  // Called by a write with the writers' mutex held, once every offset below
+  // `next` is published: whether a parked waiter waits for one of them (then
+  // call wake(next) after releasing the mutex).
+  [[nodiscard]] bool must_wake(Offset next) const noexcept {
+    // relaxed: the writers' mutex orders it against the waiter's check (see
+    // the top of the file).
+    return wake_at_.load(std::memory_order_relaxed) < next;
   }
+
+  // Wakes the waiters whose offset is below `next`.
+  void wake(Offset next) noexcept { wake_waiters(next); }
 
   // Wakes every parked waiter, for them to check their conditions again (a
   // change in the log that ends waiting, such as close()).
-  void wake_all() noexcept { wake(no_waiter); }
+  void wake_all() noexcept { wake_waiters(no_waiter); }
 
-  // Blocks until ready() is true (it must check with a seq_cst load that
-  // `position` is published, or that waiting is over for another reason),
-  // stop is requested, or the deadline (if any) passes. Spins up to `spin`
-  // first, checking ready() with acquire loads only.
-  template <class Ready>
-  [[nodiscard]] Status wait(Offset position, Ready&& ready, const std::stop_token& stop, const Deadline* deadline,
-                            std::chrono::nanoseconds spin = {}) {
+  // Blocks until `position` is published (or waiting is over for another
+  // reason, such as close()), stop is requested, or the deadline (if any)
+  // passes. `ready()` is the cheap check (an acquire load), used while
+  // spinning up to `spin`; `check()` is the same check made under the
+  // writers' mutex, used before parking (see the top of the file).
+  template <class Ready, class Check>
+  [[nodiscard]] Status wait(Offset position, Ready&& ready, Check&& check, const std::stop_token& stop,
+                            const Deadline* deadline, std::chrono::nanoseconds spin = {}) {
     if (spin > std::chrono::nanoseconds::zero()) {
       if (const Status status = spin_until_ready(ready, stop, deadline, spin); status != Status::timed_out) {
         return status;
@@ -87,22 +95,23 @@ class OffsetEvent {
     // relaxed: a statistic; the mutex orders it against other waiters.
     parked_.fetch_add(1, std::memory_order_relaxed);
     while (true) {
-      // seq_cst: the waiter's half of the Dekker pair. Load then store is a
-      // safe minimum because every store to wake_at_ holds the mutex.
-      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_seq_cst);
-      if (ready()) return leave(parking, self, Status::ready);
+      // relaxed: every store to wake_at_ holds the parking mutex, and check()
+      // orders it against the writer (see the top of the file).
+      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+      if (check()) return leave(parking, self, Status::ready);
       if (stop.stop_requested()) return leave(parking, self, Status::stopped);
       self.woken = false;
-      if (deadline == nullptr) {
-        while (!self.woken) self.wake.wait(lock.native());
-      } else {
-        while (!self.woken) {
-          if (self.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
-            if (ready()) return leave(parking, self, Status::ready);
-            return leave(parking, self, stop.stop_requested() ? Status::stopped : Status::timed_out);
-          }
+      while (!self.woken) {
+        if (deadline == nullptr) {
+          self.wake.wait(lock.native());
+        } else if (self.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
+          if (ready()) return leave(parking, self, Status::ready);
+          return leave(parking, self, stop.stop_requested() ? Status::stopped : Status::timed_out);
         }
       }
+      // Woken, usually by the write we wait for: see it with the cheap check,
+      // without arming wake_at_ again for an offset that is already there.
+      if (ready()) return leave(parking, self, Status::ready);
     }
   }
 
@@ -169,10 +178,10 @@ class OffsetEvent {
 
   // Wakes the waiters whose offset is below `next` (every one for
   // no_waiter), and leaves the lowest offset still awaited in wake_at_.
-  void wake(Offset next) noexcept {
-    // seq_cst: with a first waiter's seq_cst publication of parking_ and its
-    // later seq_cst checks, either we see the parking or it sees what the
-    // caller changed before calling us (a record, a close).
+  void wake_waiters(Offset next) noexcept {
+    // seq_cst: with a first waiter's seq_cst publication of parking_ (before
+    // its check under the writers' mutex), either we see the parking or it
+    // sees what the caller changed before calling us (a record, a close).
     Parking* parking = parking_.load(std::memory_order_seq_cst);
     if (parking == nullptr) return;  // nobody has ever parked
     MutexLock guard(parking->mu);
@@ -187,8 +196,8 @@ class OffsetEvent {
         lowest = std::min(lowest, w->target);
       }
     }
-    // seq_cst: see the top of the file; woken waiters that still wait re-arm it.
-    wake_at_.store(lowest, std::memory_order_seq_cst);
+    // relaxed: under the parking mutex; woken waiters that still wait re-arm it.
+    wake_at_.store(lowest, std::memory_order_relaxed);
   }
 
   // The parking, allocated by the first waiter to need it (may throw
