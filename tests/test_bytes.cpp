@@ -1,7 +1,7 @@
 // Tests of byte-sequence logs (Log<std::string>, Log<std::vector<std::byte>>,
 // ...): records packed in per-segment chunks (detail/byte_segment.hpp), the
-// write(bytes) overload, the RecordView of the zero-copy read, and the
-// TSC-based default clock (detail/wall_clock.hpp).
+// write(bytes) overload, and the RecordView of the zero-copy read. The
+// default clock has tests of its own (test_clock.cpp).
 
 #include "support/catch.hpp"
 
@@ -19,7 +19,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -263,49 +262,6 @@ TEST_CASE("byte logs: streams deliver packed records intact", "[bytes][stream]")
     CHECK(r->metadata.offset == o);
     CHECK(r->data == written[static_cast<std::size_t>(o)]);
   }
-}
-
-TEST_CASE("default clock: created follows system_clock to well within a millisecond", "[bytes][clock]") {
-  // The bound is generous (the extrapolation stays within ~200 ns here); it
-  // catches a wrong rate, a wrong epoch or a stale base, not jitter.
-  constexpr auto tolerance = std::chrono::milliseconds(1);
-  StrLog log({.max_segment_size = 64});
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
-  int worst_outside_ns = 0;
-  Offset offset = 0;
-  while (std::chrono::steady_clock::now() < until) {
-    const auto before = std::chrono::system_clock::now();
-    offset = log.write("tick").value();
-    const auto after = std::chrono::system_clock::now();
-    const auto created = log.read(offset).value().metadata.created;
-    CHECK(created >= before - tolerance);
-    CHECK(created <= after + tolerance);
-    const auto outside = created < before ? before - created : created > after ? created - after
-                                                                                : std::chrono::nanoseconds(0);
-    worst_outside_ns = std::max(worst_outside_ns, static_cast<int>(std::chrono::nanoseconds(outside).count()));
-    if (offset % 100 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  INFO(offset + 1 << " writes, worst " << worst_outside_ns << " ns outside the system_clock bracket");
-  SUCCEED();
-}
-
-TEST_CASE("default clock: readers on several threads while it re-reads", "[bytes][clock][concurrent]") {
-  std::vector<std::thread> threads;
-  std::array<int, 3> failures{};
-  for (std::size_t t = 0; t < failures.size(); ++t) {
-    threads.emplace_back([&failures, t] {
-      constexpr auto tolerance = std::chrono::milliseconds(1);
-      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
-      while (std::chrono::steady_clock::now() < until) {
-        const auto before = std::chrono::system_clock::now();
-        const auto now = memlog::detail::wall_clock_now();
-        const auto after = std::chrono::system_clock::now();
-        if (now < before - tolerance || now > after + tolerance) ++failures[t];
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  for (const int f : failures) CHECK(f == 0);
 }
 
 // Hidden from the default run (it holds 4.1 GiB): tests/CMakeLists.txt runs
