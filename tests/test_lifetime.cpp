@@ -4,9 +4,17 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <condition_variable>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <memlog/memlog.hpp>
 
@@ -388,5 +396,77 @@ TEST_CASE("sharded log: a sharder's error comes back from the new calls", "[life
   CHECK(log.read("zzz", 0, [](const auto&) {}).error() == Errc::shard_not_found);
   CHECK(*log.shard_of("b") == 1);
 }
+
+// Regression: a parking stream used to make its last check (which takes the
+// writers' mutex) while holding the parking mutex, which a stop callback also
+// takes. A visitor (holding off rotation) that requested a stop then waited
+// for the parking mutex, held by a stream waiting for the writers' mutex,
+// held by a rotating write waiting for the visitor: a deadlock. The sleeps
+// only make that interleaving likely; the test passes by finishing.
+TEST_CASE("a stop requested from a read visitor while a rotating write is pending does not deadlock",
+          "[lifetime][concurrent]") {
+  memlog::Log<int> log({.max_segment_size = 4});
+  for (int i = 0; i < 4; ++i) REQUIRE(log.write(i));  // the next write rotates
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  std::jthread watchdog([&] {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, 30s, [&] { return finished; })) {
+      std::fprintf(stderr, "watchdog: deadlock between a visitor's stop request and a rotating write\n");
+      std::abort();
+    }
+  });
+  std::stop_source first;
+  std::stop_source second;
+  std::jthread s1([&] { (void)log.stream(100, first.get_token()).next(); });
+  std::jthread s2([&] { (void)log.stream(50, second.get_token()).next(); });
+  while (log.stats().waiting < 2) std::this_thread::yield();
+  std::jthread writer;
+  std::jthread stopper;
+  const auto visited = log.read(0, [&](const auto&) {
+    writer = std::jthread([&] { (void)log.write(4); });  // rotates: waits for this visitor
+    std::this_thread::sleep_for(20ms);
+    stopper = std::jthread([&] { second.request_stop(); });  // s2 wakes and checks again
+    std::this_thread::sleep_for(20ms);
+    first.request_stop();  // the stop callback takes the parking mutex
+  });
+  CHECK(visited);
+  writer.join();
+  stopper.join();
+  s1.join();
+  s2.join();
+  {
+    std::lock_guard lock(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  CHECK(log.range().latest == 4);
+}
+
+#ifndef NDEBUG
+// A visitor that calls back into its log could wait for a rotating write
+// that waits for the visitor; debug builds catch the call itself.
+TEST_CASE("debug builds abort when a read visitor reads, writes or closes its own log", "[lifetime]") {
+  const auto aborts = [](auto&& call_back) {
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      std::freopen("/dev/null", "w", stderr);  // the assertion message is expected
+      memlog::Log<int> log;
+      (void)log.write(1);
+      (void)log.read(0, [&](const auto&) { call_back(log); });
+      std::_Exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+  };
+  CHECK(aborts([](memlog::Log<int>& log) { (void)log.read(0); }));
+  CHECK(aborts([](memlog::Log<int>& log) { (void)log.write(2); }));
+  CHECK(aborts([](memlog::Log<int>& log) { log.close(); }));
+  CHECK_FALSE(aborts([](memlog::Log<int>& log) { (void)log.range(); (void)log.stats(); }));
+}
+#endif
 
 }  // namespace

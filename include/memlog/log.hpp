@@ -137,6 +137,9 @@ class Log {
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
 
+  // Precondition: no stream of this log is alive (a debug build asserts it).
+  ~Log() { assert(live_streams_.load(std::memory_order_relaxed) == 0 && "memlog: Log destroyed while streams use it"); }
+
   // Appends `data` and returns its offset. Errors (nothing written):
   // empty_record, record_too_large (when T's size is known, see RecordSize),
   // offset_overflow (the offset would be INT64_MAX).
@@ -208,8 +211,11 @@ class Log {
   // visitor), or the read error. view_type is Record<T>, or RecordView<T>
   // (the header and a string_view/span of the stored bytes) when T is a byte
   // sequence; a visitor taking `const auto&` works for both. The visitor runs
-  // while the log's rotation is held off: it must not write to this log (a
-  // rotating write would wait for it forever) and must not keep the view.
+  // while the log's rotation is held off, so it must not keep the view, and
+  // of this log it may call only range(), next_offset(), stats() and
+  // closed(): a read, a stream step, a write or close() could wait for a
+  // rotating write that waits for the visitor (a debug build asserts the
+  // common cases).
   template <class F>
     requires record_visitor<F, T>
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
@@ -318,6 +324,7 @@ class Log {
   // written before close() and then ends with Errc::closed. Reads, read_batch
   // and range keep working on what is retained. Idempotent.
   void close() noexcept {
+    assert(!rotation_.held_shared_here() && "memlog: a read visitor must not close its log");
     {
       // Under write_mu_: a write either completed before (and its record is
       // published) or sees closed_ and writes nothing.
@@ -334,7 +341,7 @@ class Log {
 
   // A blocking reader from `start` on; see Stream. The log must outlive it.
   [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop = {}) const& {
-    return Stream<T>(*this, start, std::move(stop));
+    return Stream<T>(*this, start, std::move(stop), StreamOptions{});
   }
 
   // The same, with a reset policy for a purged position and a spin of its
@@ -387,6 +394,7 @@ class Log {
   // waiting for it. Sizes are already checked.
   template <class Item>
   [[nodiscard]] Result<Offset> commit(Item&& item, std::size_t size) {
+    assert(!rotation_.held_shared_here() && "memlog: a read visitor must not write to its log");
     Offset offset = 0;
     bool wake = false;
     {
@@ -517,6 +525,13 @@ class Log {
   mutable detail::OffsetEvent waiters_;
 
   alignas(detail::cache_line_size) mutable detail::RotationLock rotation_;
+  // Streams alive (for ~Log's assertion); beside the readers' lock, which
+  // leaves most of its cache line free.
+  mutable std::atomic<std::uint32_t> live_streams_{0};
+
+  // relaxed: a count checked only once no other thread may use the log.
+  void stream_born() const noexcept { live_streams_.fetch_add(1, std::memory_order_relaxed); }
+  void stream_gone() const noexcept { live_streams_.fetch_sub(1, std::memory_order_relaxed); }
 };
 
 }  // namespace memlog

@@ -170,10 +170,17 @@ class Log {
   // shard, not only `key`: to follow one key, give it a shard of its own
   // (KeySharder), or skip the records of other keys (carry the key in T).
   [[nodiscard]] Result<Stream<T>> stream(std::string_view key, Offset start, std::stop_token stop = {},
-                                         StreamOptions options = {}) const {
+                                         StreamOptions options = {}) const& {
     const auto shard = find(key);
     if (!shard) return shard.error();
     return (*shard)->stream(start, std::move(stop), options);
+  }
+
+  // A stream of a temporary log would dangle as soon as the statement ends.
+  template <class... Args>
+  void stream(Args&&...) const&& {
+    static_assert(detail::always_false<Args...>,
+                  "memlog: stream() on a temporary sharded::Log: the log must outlive its streams");
   }
 
   // The sharder's answer for `key`: the index of its shard, or its error.

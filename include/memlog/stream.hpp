@@ -66,13 +66,7 @@ class Stream {
   static constexpr std::size_t initial_read_ahead = 32;
   static constexpr std::size_t read_ahead = 256;
 
-  Stream(const Log<T>& log, Offset start, std::stop_token stop = {}, StreamOptions options = {}) noexcept
-      : log_(&log),
-        position_(start),
-        stop_(std::move(stop)),
-        reset_(options.reset),
-        spin_(options.spin.value_or(log.options().stream_spin)) {}
-
+  // Streams come from Log::stream().
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
@@ -96,6 +90,7 @@ class Stream {
 
   Stream& operator=(Stream&& other) noexcept {
     if (this != &other) {
+      if (log_ != nullptr) log_->stream_gone();
       log_ = std::exchange(other.log_, nullptr);
       position_ = other.position_;
       stop_ = std::move(other.stop_);
@@ -113,7 +108,9 @@ class Stream {
     return *this;
   }
 
-  ~Stream() = default;
+  ~Stream() {
+    if (log_ != nullptr) log_->stream_gone();
+  }
 
   // Blocks until the record at position() is written, returns it and moves on.
   [[nodiscard]] Result<Record<T>> next() { return next_impl(no_deadline); }
@@ -178,10 +175,23 @@ class Stream {
   [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
+  friend class Log<T>;
+
+  Stream(const Log<T>& log, Offset start, std::stop_token stop, StreamOptions options) noexcept
+      : log_(&log),
+        position_(start),
+        stop_(std::move(stop)),
+        reset_(options.reset),
+        spin_(options.spin.value_or(log.options().stream_spin)) {
+    log.stream_born();
+  }
+
   using Deadline = std::chrono::steady_clock::time_point;
   static constexpr const Deadline* no_deadline = nullptr;
   static constexpr std::chrono::hours forever{24 * 365 * 30};
-  // How long a stream behind a busy writer waits at most for a batch.
+  // A refill that found at least batch_threshold records means a busy
+  // writer; the stream then waits for a batch, for at most batch_wait.
+  static constexpr std::size_t batch_threshold = 16;
   static constexpr std::chrono::microseconds batch_wait{200};
 
   // read_batch fills a span of records in place: T must be default-
@@ -244,19 +254,21 @@ class Stream {
       // instead of a record, and the writer pays for far fewer of them.
       Offset last = position_;
       const Deadline* until = deadline;
-      Deadline batch_deadline;
-      if (last_batch_ > 1) {
+      // Only when the caller's deadline (if any) lies beyond the batch's:
+      // otherwise the caller would time out waiting for a batch although the
+      // record at position() came.
+      const Deadline batch_until = std::chrono::steady_clock::now() + batch_wait;
+      if (last_batch_ >= batch_threshold && (deadline == nullptr || *deadline > batch_until)) {
         const auto more = static_cast<Offset>(std::min<std::size_t>(last_batch_, read_ahead)) - 1;
         last = position_ + std::min(more, std::numeric_limits<Offset>::max() - 1 - position_);
-        batch_deadline = std::chrono::steady_clock::now() + batch_wait;
-        if (deadline == nullptr || batch_deadline < *deadline) until = &batch_deadline;
+        until = &batch_until;
       }
       last_batch_ = 0;
       switch (log_->wait_for(last, stop_, until, spin_)) {
         case detail::OffsetEvent::Status::ready: break;
         case detail::OffsetEvent::Status::stopped: return end_with(Errc::cancelled);
         case detail::OffsetEvent::Status::timed_out:
-          if (until == &batch_deadline) break;  // the batch is late: take what is there
+          if (until == &batch_until) break;  // the batch is late: take what is there
           return Errc::timed_out;
       }
     }

@@ -90,29 +90,41 @@ class OffsetEvent {
       self.woken = true;
       self.wake.notify_one();
     });
-    MutexLock lock(parking.mu);
-    parking.link(self);
-    // relaxed: a statistic; the mutex orders it against other waiters.
-    parked_.fetch_add(1, std::memory_order_relaxed);
+    {
+      MutexLock lock(parking.mu);
+      parking.link(self);
+      // relaxed: a statistic; the mutex orders it against other waiters.
+      parked_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // The parking mutex is never held across check(), which takes the
+    // writers' mutex: a thread holding that (or waiting for what its holder
+    // waits for) may be the one that wakes us or requests our stop.
+    Status status = Status::ready;
     while (true) {
-      // relaxed: every store to wake_at_ holds the parking mutex, and check()
-      // orders it against the writer (see the top of the file).
-      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
-      if (check()) return leave(parking, self, Status::ready);
-      if (stop.stop_requested()) return leave(parking, self, Status::stopped);
-      self.woken = false;
-      while (!self.woken) {
-        if (deadline == nullptr) {
-          self.wake.wait(lock.native());
-        } else if (self.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
-          if (ready()) return leave(parking, self, Status::ready);
-          return leave(parking, self, stop.stop_requested() ? Status::stopped : Status::timed_out);
-        }
+      {
+        MutexLock lock(parking.mu);
+        // Cleared before the checks below: a wake-up that comes after it is
+        // seen by the wait, one that came before is seen by the checks.
+        self.woken = false;
+        // relaxed: every store to wake_at_ holds the parking mutex, and
+        // check() orders it against the writer (see the top of the file).
+        wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+      }
+      if (check()) break;
+      if (stop.stop_requested()) {
+        status = Status::stopped;
+        break;
+      }
+      if (!sleep(parking, self, deadline)) {
+        status = ready() ? Status::ready : stop.stop_requested() ? Status::stopped : Status::timed_out;
+        break;
       }
       // Woken, usually by the write we wait for: see it with the cheap check,
       // without arming wake_at_ again for an offset that is already there.
-      if (ready()) return leave(parking, self, Status::ready);
+      if (ready()) break;
     }
+    MutexLock lock(parking.mu);
+    return leave(parking, self, status);
   }
 
   // Waiters parked right now. A snapshot; may be stale when it returns.
@@ -169,6 +181,19 @@ class OffsetEvent {
       if (w.next != nullptr) w.next->prev = w.prev;
     }
   };
+
+  // Sleeps until `self` is woken (true) or the deadline passes (false).
+  static bool sleep(Parking& parking, Waiter& self, const Deadline* deadline) {
+    MutexLock lock(parking.mu);
+    while (!self.woken) {
+      if (deadline == nullptr) {
+        self.wake.wait(lock.native());
+      } else if (self.wake.wait_until(lock.native(), *deadline) == std::cv_status::timeout) {
+        return self.woken;
+      }
+    }
+    return true;
+  }
 
   Status leave(Parking& parking, Waiter& self, Status status) MEMLOG_REQUIRES(parking.mu) {
     parking.unlink(self);

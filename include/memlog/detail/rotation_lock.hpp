@@ -19,6 +19,7 @@
 // microseconds), then sleeps on the atomic (a futex on Linux).
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 
 #include "cpu.hpp"
@@ -32,7 +33,21 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
   RotationLock(const RotationLock&) = delete;
   RotationLock& operator=(const RotationLock&) = delete;
 
+  // Whether this thread holds this lock shared (tracked in debug builds
+  // only, for assertions against a visitor that calls back into its log).
+  [[nodiscard]] bool held_shared_here() const noexcept {
+#ifndef NDEBUG
+    return held_shared_ == this;
+#else
+    return false;
+#endif
+  }
+
   void lock_shared() noexcept MEMLOG_ACQUIRE_SHARED() {
+#ifndef NDEBUG
+    assert(held_shared_ != this && "memlog: a read visitor called back into its own log (see Log::read)");
+    if (held_shared_ == nullptr) held_shared_ = this;
+#endif
     // acquire: pairs with the release in unlock(), either directly or through
     // the release sequence of later readers' increments.
     const std::uint32_t writer = entered_.fetch_add(reader_step, std::memory_order_acquire) & writer_bits;
@@ -44,6 +59,9 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
   }
 
   void unlock_shared() noexcept MEMLOG_RELEASE_SHARED() {
+#ifndef NDEBUG
+    if (held_shared_ == this) held_shared_ = nullptr;
+#endif
     // seq_cst (and seq_cst below): with the writer's seq_cst announcement and
     // its seq_cst load of left_, either the writer sees this exit or we see
     // its announcement and wake it. release: our reads happen before the
@@ -100,6 +118,11 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
   std::atomic<std::uint32_t> left_{0};
   // The phase bit of the current or last writer; only the writer touches it.
   std::uint32_t phase_ = 0;
+
+#ifndef NDEBUG
+  // The lock this thread holds shared, if any (the outermost one).
+  static inline thread_local const RotationLock* held_shared_ = nullptr;
+#endif
 };
 
 }  // namespace memlog::detail
