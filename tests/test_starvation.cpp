@@ -384,7 +384,12 @@ TEST_CASE("reader starvation: every read completes beside a writer writing flat 
   Failures failures;
   long written = 0;
   std::latch start(2);
-  const auto give_up = Clock::now() + total_bound;
+  // With segment 1 every write rotates, so most reads meet a rotation and
+  // some sleep for it; TSan makes each of those hand-offs slow enough that a
+  // loaded machine needs more than total_bound for the run. Starvation shows
+  // in the per-read bound, which stays.
+  const auto run_bound = under_tsan ? 4 * total_bound : total_bound;
+  const auto give_up = Clock::now() + run_bound;
   Watchdog watchdog("reader starvation", hang_limit);
   Latency latency;
   long found = 0, purged = 0;
@@ -444,7 +449,7 @@ TEST_CASE("reader starvation: every read completes beside a writer writing flat 
         check_batch(batch, r.count, at, failures);
       }
       const auto now = Clock::now();
-      if (latency.worst > worst_bound || now - started > total_bound) {
+      if (latency.worst > worst_bound || now - started > run_bound) {
         stopped_early = true;
         break;
       }
@@ -463,7 +468,7 @@ TEST_CASE("reader starvation: every read completes beside a writer writing flat 
   CHECK(!stopped_early);
   CHECK(latency.calls == reads);
   CHECK(latency.worst < worst_bound);
-  CHECK(elapsed < total_bound);
+  CHECK(elapsed < run_bound);
   CHECK(found > 0);
   CHECK(written > 0);
 }

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cassert>
 #include <cstdint>
+#include <thread>
 
 #include "cpu.hpp"
 #include "thread_annotations.hpp"
@@ -102,6 +103,13 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
       if (!blocked(word.load(order))) return;
       cpu_relax();
     }
+    // The other side is usually between two instructions of a short section
+    // but off its core (more runnable threads than cores): give it the core
+    // a few times before sleeping, which costs it a system call to wake us.
+    for (int i = 0; i < yields; ++i) {
+      if (!blocked(word.load(order))) return;
+      std::this_thread::yield();
+    }
     while (true) {
       const std::uint32_t value = word.load(order);
       if (!blocked(value)) return;
@@ -110,6 +118,7 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
   }
 
   static constexpr int spins = 1024;  // a few microseconds of pause instructions
+  static constexpr int yields = 16;
 
   // Readers entered (in steps of reader_step) plus the present writer's bits;
   // wraps around harmlessly (only differences and equality are used).
