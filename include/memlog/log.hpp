@@ -328,7 +328,7 @@ class Log {
     {
       // Under write_mu_: a write either completed before (and its record is
       // published) or sees closed_ and writes nothing.
-      detail::SpinThenLock lock(write_mu_);
+      detail::ExclusiveLock lock(write_mu_);
       // release: pairs with the acquire in closed(). A parking stream checks
       // closed_ under write_mu_, so it sees it or is woken below.
       closed_.store(true, std::memory_order_release);
@@ -398,7 +398,7 @@ class Log {
     Offset offset = 0;
     bool wake = false;
     {
-      detail::SpinThenLock lock(write_mu_);
+      detail::ExclusiveLock lock(write_mu_);
       // relaxed: only written under write_mu_ (closed_ too, as far as writes go).
       if (closed_.load(std::memory_order_relaxed)) return Errc::closed;
       offset = next_.load(std::memory_order_relaxed);
@@ -485,7 +485,7 @@ class Log {
     // The same under write_mu_, which orders it against a write's look at
     // who waits (see detail/event_count.hpp).
     const auto check = [&] {
-      detail::SpinThenLock lock(write_mu_);
+      detail::ExclusiveLock lock(write_mu_);
       return next_.load(std::memory_order_relaxed) > position || closed_.load(std::memory_order_relaxed);
     };
     return waiters_.wait(position, ready, check, stop, deadline, spin);

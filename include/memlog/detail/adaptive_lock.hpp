@@ -1,15 +1,15 @@
 #pragma once
-// Lock acquisition that spins for a while before it blocks.
+// WordMutex: the writers' mutex, which spins for a while before it blocks.
 //
 // A log's writers hold their mutex for tens of nanoseconds, but a contended
 // std::mutex puts the caller to sleep at once, and waking it costs a futex
 // call and often an inter-processor interrupt, far more than the wait. So a
-// writer first retries for up to lock_spin_limit, then blocks as usual.
+// writer first retries for up to lock_spin_limit, then sleeps on the word.
+// Lock it with ExclusiveLock (thread_annotations.hpp).
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 
 #include "cpu.hpp"
 #include "thread_annotations.hpp"
@@ -73,21 +73,6 @@ class MEMLOG_CAPABILITY("mutex") WordMutex {
   static constexpr std::uint32_t locked = 1;
   static constexpr std::uint32_t contended = 2;  // locked, and someone may sleep on it
   std::atomic<std::uint32_t> state_{unlocked};
-};
-
-// Scoped: tries for a while, then blocks.
-template <class Mutex>
-class MEMLOG_SCOPED_CAPABILITY SpinThenLock {
- public:
-  explicit SpinThenLock(Mutex& mutex) MEMLOG_ACQUIRE(mutex) : mutex_(mutex) {
-    if (!spin_try([&] { return mutex_.try_lock(); })) mutex_.lock();
-  }
-  ~SpinThenLock() MEMLOG_RELEASE() { mutex_.unlock(); }
-  SpinThenLock(const SpinThenLock&) = delete;
-  SpinThenLock& operator=(const SpinThenLock&) = delete;
-
- private:
-  Mutex& mutex_;
 };
 
 }  // namespace memlog::detail
