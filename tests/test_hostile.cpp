@@ -9,6 +9,7 @@
 #include <memlog/sharded.hpp>
 
 #include "support/catch.hpp"
+#include "support/checks.hpp"
 
 #include <array>
 #include <atomic>
@@ -86,23 +87,8 @@ void check_usable(memlog::Log<std::string>& log, const std::string& data = "stil
   CHECK(log.range().latest == *offset);
 }
 
-// Catch2 v2 and v3 spell the substring matcher differently.
-auto contains(const std::string& needle) {
-#if defined(MEMLOG_CATCH2_V3)
-  return Catch::Matchers::ContainsSubstring(needle);
-#else
-  return Catch::Matchers::Contains(needle);
-#endif
-}
-
-std::string invalid_argument_message(const std::function<void()>& make) {
-  try {
-    make();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument thrown)";
-}
+using memlog_test::contains;
+using memlog_test::invalid_argument_message;
 
 }  // namespace
 

@@ -24,6 +24,7 @@
 #include <memlog/sharded.hpp>
 
 #include "support/catch.hpp"
+#include "support/checks.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -533,23 +534,8 @@ TEMPLATE_TEST_CASE("next() that throws while building its result stays where it 
 
 namespace {
 
-// Catch2 v2 and v3 spell the substring matcher differently.
-auto contains(const std::string& needle) {
-#if defined(MEMLOG_CATCH2_V3)
-  return Catch::Matchers::ContainsSubstring(needle);
-#else
-  return Catch::Matchers::Contains(needle);
-#endif
-}
-
-std::string invalid_argument_message(const std::function<void()>& make) {
-  try {
-    make();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument thrown)";
-}
+using memlog_test::contains;
+using memlog_test::invalid_argument_message;
 
 }  // namespace
 
