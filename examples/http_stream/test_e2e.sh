@@ -141,7 +141,7 @@ check_sse() {
     /^id: / { id = substr($0, 5); if (id != want) { print "id " id " where " want " was due"; exit } }
     /^data: / {
       if (index($0, "data: {\"offset\":" id ",\"created\":\"") != 1 ||
-          $0 !~ /^data: [{]"offset":[0-9]+,"created":"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9][.][0-9][0-9][0-9][0-9][0-9][0-9]Z","data":[{]"seq":[0-9]+,.*[}][}]$/ ||
+          $0 !~ /^data: [{]"offset":[0-9]+,"created":"[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9][.][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]Z","data":[{]"seq":[0-9]+,.*[}][}]$/ ||
           index($0, ",\"data\":{\"seq\":" id ",") == 0) {
         print "bad data line for id " id ": " $0; exit
       }
@@ -191,7 +191,7 @@ pass "/range: $(cat "$WORK/body")"
 expect 200 "/records?from=10&limit=5"
 [ "$(grep -o '"offset":[0-9]*' "$WORK/body" | tr '\n' ' ')" = '"offset":10 "offset":11 "offset":12 "offset":13 "offset":14 ' ] ||
   fail "/records?from=10&limit=5: $(cat "$WORK/body")"
-grep -Eq '^\[\{"offset":10,"created":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z","data":\{"seq":10,' "$WORK/body" ||
+grep -Eq '^\[\{"offset":10,"created":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z","data":\{"seq":10,' "$WORK/body" ||
   fail "/records record shape: $(cat "$WORK/body")"
 expect 200 /records
 [ "$(grep -o '"offset":' "$WORK/body" | wc -l)" -eq 100 ] || fail "/records: want 100 records by default"
