@@ -68,9 +68,9 @@ struct ReadBatchResult {
 // What a log holds and has done: see Log::stats().
 struct Stats {
   std::uint64_t written = 0;  // records ever written (next_offset() - start_offset)
-  std::uint64_t records = 0;  // records retained now
-  std::uint64_t bytes = 0;    // payload bytes retained now (a T with a RecordSize; else 0)
-  std::uint64_t purged = 0;   // records purged so far
+  std::uint64_t records = 0;  // records retained now (not purged, not expired)
+  std::uint64_t bytes = 0;    // payload bytes held now (a T with a RecordSize; else 0)
+  std::uint64_t purged = 0;   // records purged or expired so far
   std::size_t waiting = 0;    // streams blocked in next() right now
   friend bool operator==(const Stats&, const Stats&) = default;
 };
@@ -126,7 +126,7 @@ class Log {
 
   // Throws std::invalid_argument naming the first invalid option.
   explicit Log(Options options = {})
-      : Log(std::make_shared<const Options>((detail::validate(options), std::move(options))), validated) {}
+      : Log(std::make_shared<const Options>((validate(options), std::move(options))), validated) {}
 
   // Several logs may share one Options object (a sharded log's shards do, so
   // that a thousand idle shards stay small). Throws std::invalid_argument
@@ -193,11 +193,12 @@ class Log {
   }
 
   // A copy of the record at `offset`. Errors: future_offset (not written
-  // yet), out_of_range (negative, before the start, or purged).
+  // yet), out_of_range (negative, before the start, purged or expired).
   [[nodiscard]] Result<Record<T>> read(Offset offset) const {
+    const Clock::time_point cutoff = expiry_cutoff();
     detail::SharedLock guard(rotation_);
     std::error_code error;
-    const Segment* segment = find(offset, error);
+    const Segment* segment = find(offset, cutoff, error);
     if (segment == nullptr) return error;
     if constexpr (bytes) {
       return Record<T>{Header{offset, segment->created(offset)}, detail::ByteTraits<T>::make(segment->data(offset))};
@@ -221,9 +222,10 @@ class Log {
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
     using R = std::invoke_result_t<F&, const view_type&>;
     using Out = Result<std::conditional_t<std::is_void_v<R>, void, std::remove_cvref_t<R>>>;
+    const Clock::time_point cutoff = expiry_cutoff();
     detail::SharedLock guard(rotation_);
     std::error_code error;
-    const Segment* segment = find(offset, error);
+    const Segment* segment = find(offset, cutoff, error);
     if (segment == nullptr) return Out(error);
     const auto call = [&](const view_type& record) -> Out {
       if constexpr (std::is_void_v<R>) {
@@ -243,13 +245,16 @@ class Log {
   // Copies consecutive records from `start` into batch[0, count) under one
   // shared hold of the rotation lock. {batch.size(), {}} when full;
   // {n, future_offset} when the end of the log came first; {0, out_of_range}
-  // when `start` is not retained; {0, {}} for an empty batch.
+  // when `start` is not retained (or has expired); {0, {}} for an empty batch.
   [[nodiscard]] ReadBatchResult read_batch(Offset start, std::span<Record<T>> batch) const {
     if (batch.empty()) return {};
+    const Clock::time_point cutoff = expiry_cutoff();
     detail::SharedLock guard(rotation_);
     const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
     if (start >= next) return {0, Errc::future_offset};
     if (start < earliest_.load(std::memory_order_relaxed)) return {0, Errc::out_of_range};  // stable under the guard
+    // The records after `start` are no older than it.
+    if (cutoff != no_cutoff && created_at(start) < cutoff) return {0, Errc::out_of_range};
 
     const std::size_t count = std::min(static_cast<std::size_t>(next - start), batch.size());
     // The history holds [its start, active start), the active segment
@@ -264,9 +269,19 @@ class Log {
     return {count, count < batch.size() ? make_error_code(Errc::future_offset) : std::error_code{}};
   }
 
-  // Earliest and latest retained offsets, {-1, -1} while empty. A snapshot:
-  // concurrent writes may move it on as soon as it returns.
-  [[nodiscard]] OffsetRange range() const noexcept {
+  // Earliest and latest retained offsets, {-1, -1} while empty (or while
+  // every record has expired). A snapshot: concurrent writes may move it on
+  // as soon as it returns. Lock-free without max_age; with it, it reads the
+  // clock and searches for the first record that has not expired (O(log n),
+  // under the rotation lock held shared).
+  [[nodiscard]] OffsetRange range() const {
+    if (options_->max_age != std::chrono::nanoseconds::zero()) {
+      const Clock::time_point cutoff = expiry_cutoff();
+      detail::SharedLock guard(rotation_);
+      const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
+      const Offset live = first_created_from(earliest_.load(std::memory_order_relaxed), next, cutoff);
+      return live == next ? OffsetRange{} : OffsetRange{live, next - 1};
+    }
     // A consistent pair without the lock: earliest_ unchanged around the load
     // of next_ means no rotation published a record in between. acquire on
     // next_: a next_ stored after a rotation carries that rotation's release
@@ -286,33 +301,45 @@ class Log {
   [[nodiscard]] Offset next_offset() const noexcept { return next_.load(std::memory_order_acquire); }
 
   // Kafka's offsetsForTimes: the earliest retained offset whose `created` is
-  // at or after `t`; next_offset() when every retained record is older, or
-  // the log is empty. O(log n): `created` never decreases within a log.
+  // at or after `t`; next_offset() when every retained record is older (or
+  // has expired), or the log is empty. O(log n): `created` never decreases
+  // within a log.
   [[nodiscard]] Offset offset_at(std::chrono::system_clock::time_point t) const {
+    // An expired record is as if purged: search from the first one that is not.
+    const Clock::time_point from = std::max(t, expiry_cutoff());
     detail::SharedLock guard(rotation_);
     // acquire: pairs with the store in commit(): the records are complete.
-    Offset low = earliest_.load(std::memory_order_relaxed);  // stable under the guard
-    Offset high = next_.load(std::memory_order_acquire);
-    while (low < high) {  // the first offset in [low, high) created at or after t
-      const Offset middle = low + (high - low) / 2;
-      if (created_at(middle) < t) {
-        low = middle + 1;
-      } else {
-        high = middle;
-      }
-    }
-    return low;
+    const Offset next = next_.load(std::memory_order_acquire);
+    return first_created_from(earliest_.load(std::memory_order_relaxed), next, from);  // stable under the guard
   }
 
-  // Counters of the log, cheap enough to call per request. A snapshot: each
-  // field is exact at some moment during the call, not all at the same one.
+  // Counters of the log, cheap enough to call per request (with max_age it
+  // reads the clock and searches, as range() does; a clock that throws here
+  // counts no record as expired). A snapshot: each field is exact at some
+  // moment during the call, not all at the same one. `bytes` counts the
+  // payload the log holds, expired records included until a write frees them.
   [[nodiscard]] Stats stats() const noexcept {
-    const OffsetRange retained = range();
     const Offset start = options_->start_offset;
+    Offset live = start;
+    Offset next = start;
+    if (options_->max_age != std::chrono::nanoseconds::zero()) {
+      Clock::time_point cutoff = no_cutoff;
+      try {
+        cutoff = expiry_cutoff();
+      } catch (...) {  // a statistic: better an approximate one than terminate()
+      }
+      detail::SharedLock guard(rotation_);
+      next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
+      live = first_created_from(earliest_.load(std::memory_order_relaxed), next, cutoff);
+    } else {
+      const OffsetRange retained = range();
+      next = retained.earliest < 0 ? start : retained.latest + 1;
+      live = retained.earliest < 0 ? start : retained.earliest;
+    }
     Stats stats;
-    stats.written = static_cast<std::uint64_t>(next_offset() - start);
-    stats.records = retained.earliest < 0 ? 0 : static_cast<std::uint64_t>(retained.latest - retained.earliest + 1);
-    stats.purged = retained.earliest < 0 ? 0 : static_cast<std::uint64_t>(retained.earliest - start);
+    stats.written = static_cast<std::uint64_t>(std::max(next, next_offset()) - start);
+    stats.records = static_cast<std::uint64_t>(next - live);
+    stats.purged = static_cast<std::uint64_t>(live - start);
     // relaxed: a statistic, stored by the writer.
     stats.bytes = bytes_.load(std::memory_order_relaxed);
     stats.waiting = waiters_.waiting();
@@ -374,7 +401,19 @@ class Log {
 
   static void check(const std::shared_ptr<const Options>& options) {
     if (options == nullptr) throw std::invalid_argument("memlog: options must not be null");
-    detail::validate(*options);
+    validate(*options);
+  }
+
+  // detail::validate, and what depends on T.
+  static void validate(const Options& options) {
+    detail::validate(options);
+    if constexpr (!sized_record<T>) {
+      if (options.max_segment_bytes != 0) {
+        throw std::invalid_argument(
+            "memlog: max_segment_bytes needs a T whose size memlog knows (a byte sequence, or a RecordSize<T> "
+            "specialisation)");
+      }
+    }
   }
 
   friend class Stream<T>;
@@ -389,6 +428,57 @@ class Log {
   }
 
   [[nodiscard]] Clock::time_point now() const { return options_->clock ? options_->clock() : detail::wall_clock_now(); }
+
+  // Expiry (Options::max_age). A record created before the cutoff has
+  // expired; no_cutoff expires nothing.
+  static constexpr Clock::time_point no_cutoff = Clock::time_point::min();
+
+  // The cutoff at `now`: now - max_age, saturating (a mock clock may run
+  // near the start of its range).
+  [[nodiscard]] Clock::time_point cutoff_at(Clock::time_point now) const noexcept {
+    const auto age = std::chrono::ceil<Clock::duration>(options_->max_age);
+    if (age == Clock::duration::zero() || now.time_since_epoch() < Clock::duration::min() + age) return no_cutoff;
+    return now - age;
+  }
+
+  // The cutoff now; reads the clock only when max_age is set.
+  [[nodiscard]] Clock::time_point expiry_cutoff() const {
+    return options_->max_age == std::chrono::nanoseconds::zero() ? no_cutoff : cutoff_at(now());
+  }
+
+  // For a stream about to return a record it read ahead: whether the record
+  // has expired since.
+  [[nodiscard]] bool expired(Clock::time_point created) const {
+    return options_->max_age != std::chrono::nanoseconds::zero() && created < cutoff_at(now());
+  }
+
+  // The earliest offset a read may return now: the earliest retained one
+  // that has not expired, or next_offset() when none. Without max_age a
+  // snapshot, as earliest_retained().
+  [[nodiscard]] Offset earliest_live() const {
+    if (options_->max_age == std::chrono::nanoseconds::zero()) return earliest_retained();
+    const Clock::time_point cutoff = expiry_cutoff();
+    detail::SharedLock guard(rotation_);
+    const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
+    return first_created_from(earliest_.load(std::memory_order_relaxed), next, cutoff);
+  }
+
+  // Requires rotation_ held shared and [low, high) retained and published:
+  // the first offset there whose record was created at or after `t`, else
+  // high. Binary search: `created` never decreases within a log.
+  [[nodiscard]] Offset first_created_from(Offset low, Offset high, Clock::time_point t) const
+      MEMLOG_REQUIRES_SHARED(rotation_) {
+    if (t == no_cutoff) return low;
+    while (low < high) {
+      const Offset middle = low + (high - low) / 2;
+      if (created_at(middle) < t) {
+        low = middle + 1;
+      } else {
+        high = middle;
+      }
+    }
+    return low;
+  }
 
   // Appends `item` (a T, or a byte sequence's bytes) and wakes the streams
   // waiting for it. Sizes are already checked.
@@ -419,27 +509,95 @@ class Log {
   // Requires write_mu_ held and a free offset. Strong guarantee.
   template <class Item>
   void store(Offset offset, Clock::time_point created, Item&& item, std::size_t size) MEMLOG_REQUIRES(write_mu_) {
-    const std::size_t limit = options_->max_segment_size;
     assert(active_.end() == offset);  // a segment numbers its records from its start
-    if (active_.size() < limit) {
-      active_.push(created, std::forward<Item>(item), limit);
-      // relaxed: a statistic; only the writer (under write_mu_) stores it.
-      if (size != 0) bytes_.store(bytes_.load(std::memory_order_relaxed) + size, std::memory_order_relaxed);
+    const Options& options = *options_;
+    Retention retention{active_.size() >= options.max_segment_size, false};
+    if (options.max_segment_bytes != 0 || options.max_age != std::chrono::nanoseconds::zero()) [[unlikely]] {
+      retention = retain(options, created, size, retention.rotate);
+    }
+    if (!retention.rotate && !retention.drop_history) [[likely]] {
+      active_.push(created, std::forward<Item>(item), options.max_segment_size);
+      add_bytes(size);
       return;
     }
-    // Rotation: the history's records are purged and its storage takes the
-    // new record; it becomes the active segment and the full one the
-    // history. Readers may be copying from the history: wait for them, and
-    // keep new ones out until the segments are consistent again.
+    store_rare(offset, created, std::forward<Item>(item), size, retention);
+  }
+
+  // What a write does to the segments besides appending.
+  struct Retention {
+    bool rotate;        // seal the active segment: the new record starts the next one
+    bool drop_history;  // the (new) history segment has wholly expired: free it
+  };
+
+  // Requires write_mu_ held. max_segment_bytes and max_age: whether the
+  // record of `size` bytes created at `created` seals the active segment,
+  // and whether the history is left wholly expired.
+  [[nodiscard]] Retention retain(const Options& options, Clock::time_point created, std::size_t size,
+                                 bool full) const MEMLOG_REQUIRES(write_mu_) {
+    Retention retention{full, false};
+    const bool empty = active_.size() == 0;
+    if (options.max_segment_bytes != 0 && !empty) {
+      // relaxed: bytes_ is stored only under write_mu_, which we hold.
+      const std::uint64_t active_bytes = bytes_.load(std::memory_order_relaxed) - history_bytes_;
+      // A record larger than the limit still goes alone into a fresh segment.
+      if (active_bytes >= options.max_segment_bytes || size > options.max_segment_bytes - active_bytes) {
+        retention.rotate = true;
+      }
+    }
+    if (options.max_age != std::chrono::nanoseconds::zero()) {
+      const Clock::time_point cutoff = cutoff_at(created);
+      // Every record of the active segment has expired: start a fresh one,
+      // so that the expired one can be freed at once rather than after
+      // max_segment_size more records.
+      if (!empty && last_created_ < cutoff) retention.rotate = true;
+      const Clock::time_point history_newest = retention.rotate ? last_created_ : history_newest_;
+      retention.drop_history = history_newest < cutoff;
+    }
+    return retention;
+  }
+
+  // Requires write_mu_ held. The rare writes: a rotation (the history's
+  // records are purged and its storage takes the new record; it becomes the
+  // active segment and the full one the history) and the freeing of a
+  // wholly expired history. Readers may be copying from the history: wait
+  // for them, and keep new ones out until the segments are consistent again.
+  template <class Item>
+  void store_rare(Offset offset, Clock::time_point created, Item&& item, std::size_t size, Retention retention)
+      MEMLOG_REQUIRES(write_mu_) {
+    const std::size_t limit = options_->max_segment_size;
+    if (!retention.rotate) {
+      // Appending beside readers is safe as on the common path.
+      active_.push(created, std::forward<Item>(item), limit);
+      add_bytes(size);
+    }
+    // Takes an expired history, and frees it after the lock is released
+    // (declared first: destroyed last).
+    Segment expired_history(retention.rotate ? offset : active_.start());
     detail::ExclusiveLock exclusive(rotation_);
-    history_.reset_and_push(offset, created, std::forward<Item>(item), limit);
-    swap(active_, history_);
+    if (retention.rotate) {
+      history_.reset_and_push(offset, created, std::forward<Item>(item), limit);  // strong guarantee
+      swap(active_, history_);
+      // The old history's bytes are purged; the old active segment's stay.
+      const std::uint64_t active_bytes = bytes_.load(std::memory_order_relaxed) - history_bytes_;
+      history_bytes_ = active_bytes;
+      bytes_.store(active_bytes + size, std::memory_order_relaxed);
+      history_newest_ = last_created_;
+    }
+    if (retention.drop_history) {
+      // An empty history starts where the active segment does.
+      swap(history_, expired_history);
+      bytes_.store(bytes_.load(std::memory_order_relaxed) - history_bytes_, std::memory_order_relaxed);
+      history_bytes_ = 0;
+      history_newest_ = Clock::time_point::max();
+    }
     // release: see range().
     earliest_.store(history_.start(), std::memory_order_release);
-    // The old history's bytes are purged; the old active segment's stay.
-    const std::uint64_t active_bytes = bytes_.load(std::memory_order_relaxed) - history_bytes_;
-    history_bytes_ = active_bytes;
-    bytes_.store(active_bytes + size, std::memory_order_relaxed);
+  }
+
+  // Requires write_mu_ held.
+  void add_bytes(std::size_t size) noexcept MEMLOG_REQUIRES(write_mu_) {
+    // relaxed: a statistic; only the writer (under write_mu_) stores it.
+    if (size != 0) bytes_.store(bytes_.load(std::memory_order_relaxed) + size, std::memory_order_relaxed);
   }
 
   // Requires rotation_ held shared and `offset` retained.
@@ -458,15 +616,17 @@ class Log {
   // with it is as if it came after.
   [[nodiscard]] Offset earliest_retained() const noexcept { return earliest_.load(std::memory_order_relaxed); }
 
-  // Requires rotation_ held shared. The segment holding `offset`, or null and why not.
-  [[nodiscard]] const Segment* find(Offset offset, std::error_code& error) const noexcept
+  // Requires rotation_ held shared. The segment holding `offset`, or null
+  // and why not (a record created before `cutoff` has expired).
+  [[nodiscard]] const Segment* find(Offset offset, Clock::time_point cutoff, std::error_code& error) const noexcept
       MEMLOG_REQUIRES_SHARED(rotation_) {
     // acquire: pairs with the store in commit(): the record is complete.
     if (offset >= next_.load(std::memory_order_acquire)) {
       error = Errc::future_offset;
       return nullptr;
     }
-    if (offset < earliest_.load(std::memory_order_relaxed)) {  // stable under the guard
+    if (offset < earliest_.load(std::memory_order_relaxed) ||  // stable under the guard
+        (cutoff != no_cutoff && created_at(offset) < cutoff)) {
       error = Errc::out_of_range;
       return nullptr;
     }
@@ -501,7 +661,10 @@ class Log {
   mutable detail::WordMutex write_mu_;
   // Set once by close(), under write_mu_.
   std::atomic<bool> closed_{false};
-  Clock::time_point last_created_ MEMLOG_GUARDED_BY(write_mu_){};
+  // `created` of the newest record, and of the history's newest (max()
+  // while the history is empty).
+  Clock::time_point last_created_ MEMLOG_GUARDED_BY(write_mu_) = Clock::time_point::min();
+  Clock::time_point history_newest_ MEMLOG_GUARDED_BY(write_mu_) = Clock::time_point::max();
   // Payload bytes retained (sized T only), for stats(), and the history
   // segment's share of them.
   std::atomic<std::uint64_t> bytes_{0};
@@ -511,8 +674,9 @@ class Log {
   // under write_mu_; read by anyone.
   std::atomic<Offset> next_;
 
-  // The earliest retained offset: active_.start() until the first rotation,
-  // then history_.start(). Written at a rotation.
+  // The earliest retained offset: history_.start() (which is
+  // active_.start() while the history is empty). Written at a rotation and
+  // when an expired history is freed.
   std::atomic<Offset> earliest_;
 
   // Written only by a rotating write, under write_mu_ and rotation_ held

@@ -21,9 +21,19 @@ struct Options {
   // >= 0: how long a waiting stream keeps checking for the next record before
   // it parks on the condition variable (0: park at once).
   std::chrono::nanoseconds stream_spin{0};
+  // 0: no limit. Otherwise (a T with a RecordSize only) the active segment
+  // is also sealed when the next record would take its payload bytes past
+  // this; a larger record still fits alone in a fresh segment. A log then
+  // holds at most about 2 x this many payload bytes.
+  std::size_t max_segment_bytes = 0;
+  // 0: no limit. Otherwise a record whose `created` is older than
+  // clock() - max_age has expired: no read, read_batch, range, offset_at or
+  // stream returns it (as if purged), and a write that finds a whole
+  // segment expired frees it.
+  std::chrono::nanoseconds max_age{0};
 };
 
-// What a stream does when its position has been purged (Kafka's
+// What a stream does when its position has been purged or has expired (Kafka's
 // auto.offset.reset).
 enum class Reset {
   none,      // end with Errc::out_of_range, as the Go library does
@@ -76,6 +86,9 @@ inline void validate(const Options& options) {
     throw std::invalid_argument("memlog: max_record_size must be greater than 0");
   }
   validate_spin(options.stream_spin, "stream_spin");
+  if (options.max_age < std::chrono::nanoseconds::zero()) {
+    throw std::invalid_argument("memlog: max_age must not be negative");
+  }
 }
 
 }  // namespace detail

@@ -34,9 +34,10 @@ class Log;
 // The log must outlive its streams. A stream ends, and then returns the same
 // error from every next(), when its stop_token is triggered (Errc::cancelled,
 // checked before anything else), when its position is or becomes
-// unavailable: negative, before the start, or purged because the stream fell
-// more than a segment behind (Errc::out_of_range, unless StreamOptions::reset
-// says to go on from the earliest or the latest record), when the log was
+// unavailable: negative, before the start, purged because the stream fell
+// more than a segment behind, or expired (Options::max_age)
+// (Errc::out_of_range, unless StreamOptions::reset says to go on from the
+// earliest or the latest record), when the log was
 // closed and the stream has delivered every record written before
 // (Errc::closed), or when its position can never be written
 // (Errc::offset_overflow: the log is full at INT64_MAX).
@@ -50,7 +51,8 @@ class Log;
 // Blocking: next() blocks. A stream that is behind reads ahead under one
 // shared hold of the log (32 records at first, growing to 256 while it stays
 // behind), so it holds up to that many records of its own; a record read
-// ahead is still checked against the purge before it is returned. At the end
+// ahead is still checked against the purge (and, with max_age, against the
+// clock) before it is returned. At the end
 // of the log it spins up to its spin (StreamOptions::spin, else
 // Options::stream_spin), then parks until a write wakes it. A stream whose
 // last read-ahead found several records (the writer is busy) parks until as
@@ -225,9 +227,9 @@ class Stream {
     while (true) {
       if (stop_.stop_requested()) return end_with(Errc::cancelled);
       if (head_ < tail_) {
-        // A record read ahead may have been purged since: the stream must
-        // end exactly where a fresh read would fail.
-        if (position_ < log_->earliest_retained()) {
+        // A record read ahead may have been purged or have expired since:
+        // the stream must end exactly where a fresh read would fail.
+        if (position_ < log_->earliest_retained() || log_->expired(buffer_[head_].metadata.created)) {
           if (const std::error_code error = reset()) return error;
           continue;
         }
@@ -274,13 +276,14 @@ class Stream {
     }
   }
 
-  // The position is purged (or before the start): apply the reset policy.
+  // The position is purged, expired or before the start: apply the reset
+  // policy.
   // Returns the error that ends the stream, or empty to go on.
   std::error_code reset() {
     Offset target = 0;
     switch (reset_) {
       case Reset::none: return end_with(Errc::out_of_range);
-      case Reset::earliest: target = log_->earliest_retained(); break;
+      case Reset::earliest: target = log_->earliest_live(); break;
       case Reset::latest: target = log_->next_offset(); break;
     }
     // Count records that existed: none below the log's start.
