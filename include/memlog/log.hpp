@@ -213,10 +213,11 @@ class Log {
   // (the header and a string_view/span of the stored bytes) when T is a byte
   // sequence; a visitor taking `const auto&` works for both. The visitor runs
   // while the log's rotation is held off, so it must not keep the view, and
-  // of this log it may call only range(), next_offset(), stats() and
-  // closed(): a read, a stream step, a write or close() could wait for a
-  // rotating write that waits for the visitor (a debug build asserts the
-  // common cases).
+  // of this log it may call only next_offset(), closed() and, without
+  // max_age, range() and stats(): a read, a stream step, a write, close(),
+  // or with max_age range() and stats() (which then search under the lock)
+  // could wait for a rotating write that waits for the visitor (a debug
+  // build asserts the common cases).
   template <class F>
     requires record_visitor<F, T>
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
