@@ -256,14 +256,17 @@ class Stream {
       // instead of a record, and the writer pays for far fewer of them.
       Offset last = position_;
       const Deadline* until = deadline;
+      Deadline batch_until{};
       // Only when the caller's deadline (if any) lies beyond the batch's:
       // otherwise the caller would time out waiting for a batch although the
       // record at position() came.
-      const Deadline batch_until = std::chrono::steady_clock::now() + batch_wait;
-      if (last_batch_ >= batch_threshold && (deadline == nullptr || *deadline > batch_until)) {
-        const auto more = static_cast<Offset>(std::min<std::size_t>(last_batch_, read_ahead)) - 1;
-        last = position_ + std::min(more, std::numeric_limits<Offset>::max() - 1 - position_);
-        until = &batch_until;
+      if (last_batch_ >= batch_threshold) {
+        batch_until = std::chrono::steady_clock::now() + batch_wait;
+        if (deadline == nullptr || *deadline > batch_until) {
+          const auto more = static_cast<Offset>(std::min<std::size_t>(last_batch_, read_ahead)) - 1;
+          last = position_ + std::min(more, std::numeric_limits<Offset>::max() - 1 - position_);
+          until = &batch_until;
+        }
       }
       last_batch_ = 0;
       switch (log_->wait_for(last, stop_, until, spin_)) {
