@@ -1004,8 +1004,10 @@ class StreamServer {
   }
 
   static bool ended(const StreamState& st, const std::string& why, bool result = false) {
-    std::cerr << "stream " << st.client << " from " << st.first << " ended at " << st.stream.position() << ": "
-              << why << " (" << st.skipped << " skipped)\n";
+    // One write: the lines of streams ending together do not interleave.
+    std::cerr << ("stream " + st.client + " from " + std::to_string(st.first) + " ended at " +
+                  std::to_string(st.stream.position()) + ": " + why + " (" + std::to_string(st.skipped) +
+                  " skipped)\n");
     return result;
   }
 

@@ -5,9 +5,11 @@
 #
 # Starts the server on a free loopback port (--port 0), reads the log back
 # with curl (/range, /records, several `curl -N` event streams at once from
-# different offsets, Last-Event-ID, ndjson, 400s, the stream cap's 503, a
-# client behind the retention), then stops it with SIGTERM / SIGINT and checks
-# that it exits 0, promptly, with its streams ended cleanly.
+# different offsets, Last-Event-ID, ndjson, since=<RFC 3339 time>, 400s,
+# /stats, the stream cap's 503, a client behind the retention, slow clients
+# with reset=earliest|latest), then stops it with SIGTERM / SIGINT and checks
+# that it exits 0, promptly, with its streams drained and ended by an `end`
+# event (and cancelled after --grace-ms when a client reads too slowly).
 #
 # Every wait is a bounded loop or has a curl --max-time; the bounds are
 # generous (sanitizer builds are slow), nothing depends on exact timing.
@@ -170,6 +172,96 @@ check_ndjson() {
 
 first_id() { sed -n '/^id: [0-9][0-9]*$/{s/^id: //p;q;}' "$1"; }
 
+# After a GET of /records: the first record's offset ('' for []).
+first_offset() { sed -n 's/^\[{"offset":\([0-9][0-9]*\),.*/\1/p' "$WORK/body"; }
+
+# created_of OFFSET: that record's `created`, as the server reports it.
+created_of() {
+  expect 200 "/records?from=$1&limit=1"
+  sed -n 's/^\[{"offset":[0-9]*,"created":"\([^"]*\)".*/\1/p' "$WORK/body"
+}
+
+# since_first TIME: the first offset /records?since=TIME returns ('' for []).
+# A '+' in TIME goes as %2B.
+since_first() {
+  expect 200 "/records?since=$(printf '%s' "$1" | sed 's/+/%2B/g')&limit=3"
+  first_offset
+}
+
+# check_stats: /stats answers with every key, integers (closed: a boolean).
+check_stats() {
+  local key
+  expect 200 /stats
+  for key in streams max_streams written delivered skipped records bytes purged waiting; do
+    [ -n "$(json_field "$key" "$WORK/body")" ] || fail "/stats lacks $key: $(cat "$WORK/body")"
+  done
+  grep -Eq '"closed":(true|false)[,}]' "$WORK/body" || fail "/stats lacks closed: $(cat "$WORK/body")"
+}
+stat() { json_field "$1" "$WORK/body"; }  # stat KEY: from the last check_stats
+
+# closed_at: the offset the server printed when it closed the log.
+closed_at() { sed -n 's/^closed the log at offset \([0-9][0-9]*\)$/\1/p' "$WORK/server.out"; }
+
+# check_closed_sse FILE N: records in order up to N-1 (if any), then the end
+# event with position N, then nothing.
+check_closed_sse() {
+  local file=$1 n=$2 first count
+  [ "$(tail -n 3 "$file" | tr '\n' '|')" = "event: end|data: {\"reason\":\"closed\",\"position\":$n}||" ] ||
+    fail "$file does not end with the end event at $n: $(tail -n 4 "$file")"
+  sed '/^event: end$/,$d' "$file" >"$file.records"
+  count=$(grep -c '^id: ' "$file.records" || true)
+  if [ "$count" -gt 0 ]; then
+    first=$(first_id "$file.records")
+    check_sse "$file.records" "$first" "$count"
+    [ $((first + count)) -eq "$n" ] || fail "$file: records $first..$((first + count - 1)), then the end at $n"
+  fi
+}
+
+# slow_reader OUT URL: reads a stream but stops reading for 2 s after its
+# first record (and again every 3000 records until a skipped message came):
+# the socket buffers fill, the server's write blocks, the stream falls out of
+# the retention. Hangs up 200 records after the first skipped message.
+slow_reader() {
+  local out=$1 url=$2
+  { curl -sS -N --max-time 60 "$url" 2>"$out.curl" || true; } |
+    awk '/"offset":/ { n++; if (!skipped && n % 3000 == 1) system("sleep 2") }
+         /"skipped":/ { skipped = 1 }
+         { print }
+         skipped && /"offset":/ && ++after >= 200 { exit }' >"$out"
+}
+
+# check_skips FILE sse|ndjson: records in order, except that a skipped
+# message may come between two; it says how many records were jumped over
+# (exactly the gap) and where the stream goes on (exactly the next record),
+# and keeps the running total. Prints "SKIPS TOTAL RECORDS".
+check_skips() {
+  local file=$1 format=$2 out
+  out=$(awk -v fmt="$format" '
+    function bad(msg) { print "BAD " msg; failed = 1; exit }
+    function num(name, line,   k) {
+      k = "\"" name "\":"
+      if (!match(line, k "[0-9]+")) return -1
+      return substr(line, RSTART + length(k), RLENGTH - length(k)) + 0
+    }
+    (fmt == "sse" && /^data: [{]"skipped":/) || (fmt == "ndjson" && /^[{]"skipped":/) {
+      n = num("skipped", $0); t = num("total", $0); p = num("position", $0)
+      if (n <= 0 || p < 0) bad("bad skipped message: " $0)
+      if (have && p != last + 1 + n) bad("skipped " n " after record " last " but went on at " p)
+      total += n; skips++
+      if (t != total) bad("total " t " where " total " was due")
+      want = p; due = 1; next
+    }
+    (fmt == "sse" && /^data: [{]"offset":/) || (fmt == "ndjson" && /^[{]"offset":/) {
+      o = num("offset", $0)
+      if (due && o != want) bad("record " o " where " want " was due")
+      if (index($0, "\"data\":{\"seq\":" o ",") == 0) bad("record " o " has the wrong data: " $0)
+      last = o; have = 1; want = o + 1; due = 1; records++
+    }
+    END { if (!failed) print skips + 0, total + 0, records + 0 }' "$file")
+  case $out in BAD*) fail "$file: ${out#BAD }" ;; esac
+  echo "$out"
+}
+
 # ---------------------------------------------------------------------------
 echo "== command line"
 "$SERVER" --help | grep -q '^usage: http_stream_server' || fail "--help"
@@ -177,7 +269,18 @@ rc=0; "$SERVER" --rate 0 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "--rate 0: exit status $rc, want 2"
 rc=0; "$SERVER" --bogus 1 >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "--bogus: exit status $rc, want 2"
-pass "--help, bad flags exit 2"
+for flag in "--max-age 5x" "--max-age -1s" "--max-age 1.5s" "--max-age 99999999999h" "--max-age=" \
+  "--max-bytes 1T" "--max-bytes -1" "--max-bytes 1k" "--max-bytes K" "--max-bytes 99999999999G" "--grace-ms -1"; do
+  rc=0; "$SERVER" $flag >/dev/null 2>"$WORK/flag.err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "$flag: exit status $rc, want 2"
+  grep -q "^error: " "$WORK/flag.err" || fail "$flag: no error message"
+done
+for flag in "--max-age 0" "--max-age 30" "--max-age 500ms" "--max-age 5m" "--max-age 2h" "--max-age 250us" \
+  "--max-bytes 0" "--max-bytes 4096" "--max-bytes 64K" "--max-bytes 64M" "--max-bytes 1G" "--max-bytes 2MiB"; do
+  # Options are read in order: --help after a good one prints the usage, exit 0.
+  "$SERVER" $flag --help | grep -q '^usage: http_stream_server' || fail "$flag is refused"
+done
+pass "--help, bad flags exit 2 (--max-age, --max-bytes too); good durations and sizes accepted"
 
 # ---------------------------------------------------------------------------
 echo "== server A: everything retained, 6 streams at most"
@@ -221,6 +324,75 @@ pass "bad parameters: 400 with a JSON error; unknown path: 404"
 code=$(get /)
 [ "$code" = 200 ] && grep -q 'new EventSource(' "$WORK/body" || fail "GET /: $code"
 pass "GET / serves the HTML page"
+
+echo "-- since: records and streams from a time (offset_at)"
+c99=$(created_of 99)
+c100=$(created_of 100)
+c101=$(created_of 101)
+[[ "$c99" < "$c100" && "$c100" < "$c101" ]] || fail "created times do not increase: $c99 $c100 $c101"
+# The record's own time finds it; a nanosecond later finds the next one.
+ns=$(($(date -u -d "$c100" +%s%N) + 1))
+c100_plus_1ns=$(date -u -d "@${ns:0:-9}.${ns: -9}" '+%Y-%m-%dT%H:%M:%S.%NZ')
+c100_kolkata=$(TZ=Asia/Kolkata date -d "$c100" '+%Y-%m-%dT%H:%M:%S.%N%:z')  # +05:30
+c100_minus=$(TZ='XYZ+05:30' date -d "$c100" '+%Y-%m-%dT%H:%M:%S.%N%:z')    # -05:30
+c100_lower=$(printf '%s' "$c100" | tr 'TZ' 'tz')
+for t in "$c100" "$c100_kolkata" "$c100_minus" "$c100_lower"; do
+  [ "$(since_first "$t")" = 100 ] || fail "since=$t: first record $(first_offset), want 100"
+done
+[ "$(since_first "$c100_plus_1ns")" = 101 ] || fail "since=$c100_plus_1ns: first $(first_offset), want 101"
+[ "$(since_first 2000-01-01T00:00:00Z)" = 0 ] || fail "since before every record: $(cat "$WORK/body")"
+[ "$(since_first 1900-01-01T00:00:00.5-05:30)" = 0 ] || fail "since 1900: $(cat "$WORK/body")"
+[ "$(since_first 2999-01-01T00:00:00Z)" = "" ] && [ "$(cat "$WORK/body")" = "[]" ] ||
+  fail "since in the future: $(cat "$WORK/body")"
+[ "$(since_first 9999-12-31T23:59:59.999999999Z)" = "" ] || fail "since 9999: $(cat "$WORK/body")"
+[ "$(since_first 2024-02-29T12:00:00Z)" = 0 ] || fail "since on a leap day: $(cat "$WORK/body")"
+# An unescaped '+' arrives as a space; it is read as the '+' it was.
+expect 200 "/records?since=$(printf '%s' "$c100_kolkata")&limit=1"
+[ "$(first_offset)" = 100 ] || fail "since with an unescaped +: $(cat "$WORK/body")"
+pass "/records?since=: before, at, between (1 ns) and after records; Z, +05:30, -05:30, lower case"
+
+latest_before=$(range_field latest)
+take_sse "$WORK/since100" 50 "$BASE/stream?since=$c100"
+check_sse "$WORK/since100" 100 50
+take_lines "$WORK/since0.ndjson" 20 "$BASE/stream?since=2000-01-01T00:00:00Z&format=ndjson"
+check_ndjson "$WORK/since0.ndjson" 0 20
+take_sse "$WORK/sinceresume" 5 "$BASE/stream?since=$c100" -H "Last-Event-ID: 41"
+check_sse "$WORK/sinceresume" 42 5
+take_sse "$WORK/sincefuture" 5 "$BASE/stream?since=2999-01-01T00:00:00Z"
+future_first=$(first_id "$WORK/sincefuture")
+[ -n "$future_first" ] && [ "$future_first" -gt "$latest_before" ] ||
+  fail "stream since the future started at '$future_first', latest was $latest_before"
+check_sse "$WORK/sincefuture" "$future_first" 5
+pass "/stream?since=: at the record, from the start (ndjson), Last-Event-ID wins, future: new records only"
+
+for q in "since=" "since=now" "since=2026-11-30" "since=2026-11-30T12:00:00" "since=2026-11-30T12:00:00.Z" \
+  "since=2026-11-30T12:00:00.1234567891Z" "since=2026-02-29T00:00:00Z" "since=2026-13-01T00:00:00Z" \
+  "since=2026-04-31T00:00:00Z" "since=2026-11-30T24:00:00Z" "since=2026-11-30T12:60:00Z" \
+  "since=2026-11-30T23:59:60Z" "since=2026-11-30T12:00:00%2B1:00" "since=2026-11-30T12:00:00%2B01" \
+  "since=2026-11-30T12:00:00%2B0100" "since=2026-11-30T12:00:00%2B24:00" "since=2026-11-30T12:00:00-01:60" \
+  "since=26-11-30T12:00:00Z" "since=2026-11-30T12:00:00Zjunk" "since=2026-11-30%2012:00:00Z" \
+  "since=2026-11-30T12:00:00UTC" "since=%2B2026-11-30T12:00:00Z" "since=2026-1-30T12:00:00Z" \
+  "since=2026-11-30T12:00:00Z&from=5" "since=2026-11-30T12:00:00Z&since=2026-11-30T12:00:01Z"; do
+  for path in /records /stream; do
+    expect 400 "$path?$q"
+    grep -q "'since'" "$WORK/body" || fail "GET $path?$q: the error does not name 'since': $(cat "$WORK/body")"
+  done
+done
+pass "malformed since, since with from: 400 naming 'since' $(cat "$WORK/body")"
+
+for q in "reset=bogus" "reset=" "reset=EARLIEST" "reset=none&reset=latest"; do
+  expect 400 "/stream?$q"
+  grep -q "'reset'" "$WORK/body" || fail "GET /stream?$q: the error does not name 'reset': $(cat "$WORK/body")"
+done
+pass "bad reset: 400 $(cat "$WORK/body")"
+
+check_stats
+written=$(stat written)
+[ "$written" -ge 500 ] && [ "$(stat records)" -eq "$written" ] && [ "$(stat purged)" -eq 0 ] &&
+  [ "$(stat bytes)" -ge $((50 * written)) ] && [ "$(stat bytes)" -le $((100 * written)) ] &&
+  [ "$(stat max_streams)" -eq 6 ] && [ "$(stat skipped)" -eq 0 ] && [ "$(stat waiting)" -ge 0 ] &&
+  grep -q '"closed":false' "$WORK/body" || fail "/stats: $(cat "$WORK/body")"
+pass "/stats: $(cat "$WORK/body")"
 
 echo "-- 6 concurrent streams: SSE from 0, 100, 250, latest, Last-Event-ID 41, ndjson from 10"
 latest_before=$(range_field latest)
@@ -277,10 +449,13 @@ for pid in "${BG_PIDS[@]}"; do
   [ "$rc" -eq 0 ] || fail "a stream client exited $rc on shutdown (want 0: the response ended cleanly)"
 done
 BG_PIDS=()
+closed=$(closed_at)
+[ -n "$closed" ] || fail "the server did not say where it closed the log"
 for i in 3 4 5 6; do
-  [ -s "$WORK/held$i" ] || fail "held stream $i received nothing"
+  check_closed_sse "$WORK/held$i" "$closed"
+  [ "$(grep -c '^id: ' "$WORK/held$i")" -gt 0 ] || fail "held stream $i received no record"
 done
-pass "open streams ended cleanly (curl exit 0)"
+pass "open streams got every record written before close() ($closed), then the end event (curl exit 0)"
 
 # ---------------------------------------------------------------------------
 echo "== server B: small segments, readers behind the retention"
@@ -289,6 +464,11 @@ echo "== server B: small segments, readers behind the retention"
 start_server --rate 2000 --segment 50 --count 1000 --max-streams 4
 wait_until "1000 records are written" latest_at_least 999
 [ "$(range_field earliest)" -eq 900 ] || fail "range after 1000 records: $(cat "$WORK/body")"
+check_stats
+[ "$(stat written)" -eq 1000 ] && [ "$(stat records)" -eq 100 ] && [ "$(stat purged)" -eq 900 ] &&
+  [ "$(stat bytes)" -ge 5000 ] && [ "$(stat bytes)" -le 10000 ] && [ "$(stat max_streams)" -eq 4 ] ||
+  fail "/stats after 1000 records, 900 purged: $(cat "$WORK/body")"
+pass "/stats: $(cat "$WORK/body")"
 
 expect 410 "/records?from=0&limit=10"
 grep -q '"error":"offset out of range' "$WORK/body" || fail "410 body: $(cat "$WORK/body")"
@@ -321,12 +501,23 @@ grep -q '^{"error":"offset out of range","position":0,' "$WORK/behind.ndjson" ||
 pass "ndjson from a purged offset: error line, then the server closes"
 
 curl -sS -N --max-time 120 -o "$WORK/open_at_int" "$BASE/stream" 2>/dev/null & BG_PIDS+=($!)
-wait_until "1 stream is open" streams_are 1
+curl -sS -N --max-time 120 -o "$WORK/open_at_int.ndjson" "$BASE/stream?from=950&format=ndjson" 2>/dev/null &
+BG_PIDS+=($!)
+wait_until "2 streams are open" streams_are 2
 stop_server INT
-rc=0
-wait "${BG_PIDS[0]}" || rc=$?
+for pid in "${BG_PIDS[@]}"; do
+  rc=0
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || fail "stream client exited $rc on SIGINT"
+done
 BG_PIDS=()
-[ "$rc" -eq 0 ] || fail "stream client exited $rc on SIGINT"
+[ "$(closed_at)" = 1000 ] || fail "closed the log at '$(closed_at)', want 1000"
+check_closed_sse "$WORK/open_at_int" 1000
+sed '$d' "$WORK/open_at_int.ndjson" >"$WORK/open_at_int.records"
+check_ndjson "$WORK/open_at_int.records" 950 50
+[ "$(tail -n 1 "$WORK/open_at_int.ndjson")" = '{"end":"closed","position":1000}' ] ||
+  fail "ndjson stream at SIGINT: $(tail -n 2 "$WORK/open_at_int.ndjson")"
+pass "SIGINT: a live SSE stream gets the end event; ndjson from 950: 950..999, then the end line"
 
 # ---------------------------------------------------------------------------
 echo "== server C: a reader slower than the producer falls behind"
@@ -356,5 +547,48 @@ grep -q "^data: {\"error\":\"offset out of range\",\"position\":$position,\"earl
   fail "slow client: error event: $(tail -n 2 "$WORK/slow")"
 pass "slow client: then the error event, then the server closed"
 stop_server TERM
+
+# ---------------------------------------------------------------------------
+echo "== server D: reset=earliest|latest, a reader that falls behind goes on"
+# The log keeps 4-8 records of a 20000 records/s producer: a reader that stops
+# reading for a while falls out of the retention. With reset=earliest it is
+# told how many records it missed and goes on from the earliest retained;
+# with reset=latest (ndjson here) from the next record written.
+start_server --rate 20000 --segment 4
+slow_reader "$WORK/earliest" "$BASE/stream?reset=earliest" & BG_PIDS+=($!)
+slow_reader "$WORK/latest.ndjson" "$BASE/stream?reset=latest&format=ndjson" & BG_PIDS+=($!)
+for pid in "${BG_PIDS[@]}"; do wait "$pid" || fail "a slow reader failed"; done
+BG_PIDS=()
+grep -q '^event: skipped$' "$WORK/earliest" || fail "reset=earliest: no skipped event: $(head -c 600 "$WORK/earliest")"
+read -r skips total records <<<"$(check_skips "$WORK/earliest" sse)"
+[ "$skips" -ge 1 ] && [ "$records" -ge 200 ] || fail "reset=earliest: $skips skips, $records records"
+pass "reset=earliest: $skips skipped events ($total records missed), $records records, gaps exactly as told"
+read -r skips2 total2 records2 <<<"$(check_skips "$WORK/latest.ndjson" ndjson)"
+[ "$skips2" -ge 1 ] && [ "$records2" -ge 200 ] || fail "reset=latest: $skips2 skips, $records2 records"
+pass "reset=latest (ndjson): $skips2 skipped lines ($total2 records missed), $records2 records"
+check_stats
+[ "$(stat skipped)" -ge $((total + total2)) ] && [ "$(stat purged)" -gt 0 ] && [ "$(stat records)" -le 8 ] ||
+  fail "/stats after the slow readers: $(cat "$WORK/body")"
+pass "/stats counts the skipped records: $(cat "$WORK/body")"
+stop_server TERM
+
+# ---------------------------------------------------------------------------
+echo "== server E: shutdown does not wait for ever for a slow client"
+# A client crawling through a long backlog and one that stopped reading:
+# close() cannot end their streams within --grace-ms, so the server cancels
+# them (and the write timeout frees the stalled one); it still exits 0.
+# The backlog (100000 records, ~15 MB) is larger than the socket buffers.
+start_server --rate 50000 --segment 10000000 --grace-ms 500
+wait_until "100000 records are written" latest_at_least 99999
+curl -sS -N --max-time 60 --limit-rate 2K -o "$WORK/crawl" "$BASE/stream?from=0" 2>/dev/null & BG_PIDS+=($!)
+curl -sS -N --max-time 60 -o "$WORK/stalled" "$BASE/stream?from=0" 2>/dev/null & BG_PIDS+=($!)
+wait_until "2 streams are open" streams_are 2
+kill -STOP "${BG_PIDS[1]}"
+stop_server TERM
+grep -q 'streams still open after the grace period' "$WORK/server.err" || fail "no grace period message"
+kill -CONT "${BG_PIDS[1]}" 2>/dev/null || true
+for pid in "${BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+BG_PIDS=()
+pass "slow and stalled clients are cancelled after the grace period"
 
 echo "PASS"
