@@ -573,7 +573,45 @@ pass "/stats counts the skipped records: $(cat "$WORK/body")"
 stop_server TERM
 
 # ---------------------------------------------------------------------------
-echo "== server E: shutdown does not wait for ever for a slow client"
+echo "== server E: retention by bytes (--max-bytes 1K) and by age (--max-age 2s)"
+# 300 records of about 50 bytes, then the producer stops. Segments are sealed
+# at 1 KiB, so the log keeps at most 2 KiB of them. Every record is created
+# after t_start, so none may expire before t_start + 2 s; after that, all do
+# (the log expires them on read, with the system clock).
+t_start=$(date +%s%N)
+start_server --rate 2000 --count 300 --segment 1000000 --max-bytes 1K --max-age 2s
+stats_written_is() { check_stats && [ "$(stat written)" -eq "$1" ]; }
+wait_until "300 records are written" stats_written_is 300
+t_read=$(date +%s%N)
+expect 200 /records
+if [ $((t_read - t_start)) -lt 2000000000 ]; then  # else too slow a machine to tell
+  check_stats
+  written=$(stat written) records=$(stat records) purged=$(stat purged) bytes=$(stat bytes)
+  [ "$records" -gt 0 ] && [ "$records" -lt 300 ] && [ $((records + purged)) -eq 300 ] &&
+    [ "$bytes" -gt 0 ] && [ "$bytes" -le 2048 ] ||
+    fail "--max-bytes 1K, before any expiry: $(cat "$WORK/body")"
+  pass "--max-bytes 1K: $records records, $bytes bytes retained, $purged purged"
+  expect 200 "/records?limit=1000"
+  [ "$(grep -o '"offset":' "$WORK/body" | wc -l)" -eq "$records" ] || fail "/records: want $records records"
+fi
+range_is_empty() { [ "$(get /range)" = 200 ] && [ "$(cat "$WORK/body")" = '{"earliest":-1,"latest":-1}' ]; }
+wait_until "every record has expired" range_is_empty
+t_empty=$(date +%s%N)
+[ $((t_empty - t_start)) -ge 2000000000 ] || fail "records expired $(((t_empty - t_start) / 1000000)) ms after start"
+expect 410 "/records?from=0"
+grep -q '"earliest":-1,"latest":-1' "$WORK/body" || fail "410 after expiry: $(cat "$WORK/body")"
+expect 200 "/records"
+[ "$(cat "$WORK/body")" = "[]" ] || fail "/records after expiry: $(cat "$WORK/body")"
+expect 200 "/records?since=2000-01-01T00:00:00Z"
+[ "$(cat "$WORK/body")" = "[]" ] || fail "/records?since= after expiry: $(cat "$WORK/body")"
+check_stats
+[ "$(stat written)" -eq 300 ] && [ "$(stat records)" -eq 0 ] && [ "$(stat purged)" -eq 300 ] ||
+  fail "/stats after expiry: $(cat "$WORK/body")"
+pass "--max-age 2s: all expired after $(((t_empty - t_start) / 1000000)) ms: empty range, 410, [], $(cat "$WORK/body")"
+stop_server TERM
+
+# ---------------------------------------------------------------------------
+echo "== server F: shutdown does not wait for ever for a slow client"
 # A client crawling through a long backlog and one that stopped reading:
 # close() cannot end their streams within --grace-ms, so the server cancels
 # them (and the write timeout frees the stalled one); it still exits 0.
