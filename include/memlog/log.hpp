@@ -40,6 +40,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "async_waiter.hpp"
 #include "detail/adaptive_lock.hpp"
 #include "detail/bytes.hpp"
 #include "detail/event_count.hpp"
@@ -138,7 +139,10 @@ class Log {
   Log& operator=(const Log&) = delete;
 
   // Precondition: no stream of this log is alive (a debug build asserts it).
-  ~Log() { assert(live_streams_.load(std::memory_order_relaxed) == 0 && "memlog: Log destroyed while streams use it"); }
+  ~Log() {
+    assert(live_streams_.load(std::memory_order_relaxed) == 0 && "memlog: Log destroyed while streams use it");
+    assert(waiters_.waiting() == 0 && "memlog: Log destroyed while a waiter is armed");
+  }
 
   // Appends `data` and returns its offset. Errors (nothing written):
   // empty_record, record_too_large (when T's size is known, see RecordSize),
@@ -366,6 +370,24 @@ class Log {
 
   // Whether close() was called. A snapshot.
   [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+  // Waiting without a thread (see AsyncWaiter): arms `waiter` so that the
+  // write of `offset` (or close()) calls its callback once, on the writing
+  // thread, after the log's locks are released. Returns false, arming
+  // nothing, when there is no need to wait: the record is written (or the
+  // log is closed) already, so read now. A write pays nothing for a waiter
+  // of a later offset. Throws std::bad_alloc when the log's first waiter
+  // cannot allocate its parking.
+  [[nodiscard]] bool wait_async(Offset offset, AsyncWaiter& waiter) const {
+    assert(!rotation_.held_shared_here() && "memlog: a read visitor must not wait on its log");
+    if (ready_at(offset)) return false;
+    return waiters_.arm(offset, waiter.node(), [&] { return checked_ready_at(offset); });
+  }
+
+  // Disarms `waiter`: true when it was armed and its callback will not be
+  // called; false when it was not armed, or its callback has been or is
+  // being called (the waiter must then live until the callback returns).
+  bool cancel_wait(AsyncWaiter& waiter) const noexcept { return waiters_.disarm(waiter.node()); }
 
   // A blocking reader from `start` on; see Stream. The log must outlive it.
   [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop = {}) const& {
@@ -639,17 +661,23 @@ class Log {
   [[nodiscard]] detail::OffsetEvent::Status wait_for(Offset position, const std::stop_token& stop,
                                                      const detail::OffsetEvent::Deadline* deadline,
                                                      std::chrono::nanoseconds spin) const {
-    const auto ready = [&] {
-      // acquire: pairs with the release stores in commit() and close().
-      return next_.load(std::memory_order_acquire) > position || closed_.load(std::memory_order_acquire);
-    };
-    // The same under write_mu_, which orders it against a write's look at
-    // who waits (see detail/event_count.hpp).
-    const auto check = [&] {
-      detail::ExclusiveLock lock(write_mu_);
-      return next_.load(std::memory_order_relaxed) > position || closed_.load(std::memory_order_relaxed);
-    };
-    return waiters_.wait(position, ready, check, stop, deadline, spin);
+    return waiters_.wait(
+        position, [&] { return ready_at(position); }, [&] { return checked_ready_at(position); }, stop, deadline,
+        spin);
+  }
+
+  // Whether a reader of `position` need not wait: it is written, or the log
+  // is closed.
+  [[nodiscard]] bool ready_at(Offset position) const noexcept {
+    // acquire: pairs with the release stores in commit() and close().
+    return next_.load(std::memory_order_acquire) > position || closed_.load(std::memory_order_acquire);
+  }
+
+  // The same under write_mu_, which orders it against a write's look at who
+  // waits (see detail/event_count.hpp).
+  [[nodiscard]] bool checked_ready_at(Offset position) const {
+    detail::ExclusiveLock lock(write_mu_);
+    return next_.load(std::memory_order_relaxed) > position || closed_.load(std::memory_order_relaxed);
   }
 
   // Layout: what the writer touches on every write comes first; what every

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "async_waiter.hpp"
 #include "detail/event_count.hpp"
 #include "errors.hpp"
 #include "options.hpp"
@@ -124,10 +125,9 @@ class Stream {
   [[nodiscard]] Result<Record<T>> next_for(std::chrono::duration<Rep, Period> timeout) {
     const std::chrono::duration<double> seconds = timeout;
     if (seconds > forever) return next();
-    const auto now = std::chrono::steady_clock::now();
     // NaN compares false: it checks once, as zero does.
-    const Deadline deadline =
-        seconds.count() > 0 ? now + std::chrono::ceil<Deadline::duration>(seconds) : now;
+    if (!(seconds.count() > 0)) return try_next();
+    const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::ceil<Deadline::duration>(seconds);
     return next_impl(&deadline);
   }
 
@@ -142,10 +142,7 @@ class Stream {
       const std::chrono::duration<double> left = std::chrono::duration<double>(deadline.time_since_epoch()) -
                                                  std::chrono::duration<double>(now.time_since_epoch());
       if (left > forever) return next();
-      if (!(left.count() > 0)) {
-        const Deadline passed = std::chrono::steady_clock::now();
-        return next_impl(&passed);
-      }
+      if (!(left.count() > 0)) return try_next();
       // Within thirty years, so the difference fits in the clock's own type.
       Deadline steady_deadline;
       if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
@@ -158,6 +155,20 @@ class Stream {
       if (result || result.error() != Errc::timed_out || Clock::now() >= deadline) return result;
     }
   }
+
+  // The record at position() if it is written (reading ahead as next()
+  // does), else Errc::timed_out (the stream goes on), or why the stream
+  // ended. Never waits: next_for(0s).
+  [[nodiscard]] Result<Record<T>> try_next() { return next_impl(&never_wait); }
+
+  // For a reader in an event loop (see AsyncWaiter): after try_next() gave
+  // timed_out, arms `waiter` for the record at position(); false when there
+  // is no need to wait (try_next() again). The stream's stop_token is not
+  // watched here: cancel the waiter when it is triggered.
+  [[nodiscard]] bool wait_async(AsyncWaiter& waiter) const { return log_ != nullptr && log_->wait_async(position_, waiter); }
+
+  // Log::cancel_wait for this stream's log.
+  bool cancel_wait(AsyncWaiter& waiter) const noexcept { return log_ != nullptr && log_->cancel_wait(waiter); }
 
   // Why the stream ended; empty while it is live.
   [[nodiscard]] std::error_code error() const noexcept { return error_; }
@@ -190,6 +201,8 @@ class Stream {
 
   using Deadline = std::chrono::steady_clock::time_point;
   static constexpr const Deadline* no_deadline = nullptr;
+  // A deadline that has always passed: check, never wait.
+  static constexpr Deadline never_wait = Deadline::min();
   static constexpr std::chrono::hours forever{24 * 365 * 30};
   // A refill that found at least batch_threshold records means a busy
   // writer; the stream then waits for a batch, for at most batch_wait.
@@ -251,6 +264,7 @@ class Stream {
       }
       // No record will ever have offset INT64_MAX.
       if (position_ == std::numeric_limits<Offset>::max()) return end_with(Errc::offset_overflow);
+      if (deadline == &never_wait) return Errc::timed_out;
       // Behind a busy writer, wait for as many records as the last refill
       // found, or at most batch_wait: one wake-up then delivers a batch
       // instead of a record, and the writer pays for far fewer of them.

@@ -23,9 +23,16 @@
 //
 // The mutex is allocated by the first waiter that parks: a log nobody ever
 // waits on (a sharded log's thousand idle shards) carries three words.
+//
+// Waiters that block no thread (arm/disarm: an event loop's reader) are nodes
+// in the same list with a completion function instead of a condition
+// variable. A write that reaches one unlinks it under the parking mutex and
+// calls its completion after releasing the mutex, so nothing the user
+// supplies runs under a lock of the log.
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -41,6 +48,20 @@
 #include "thread_annotations.hpp"
 
 namespace memlog::detail {
+
+// A waiter in an OffsetEvent's list: a parked thread (complete == nullptr)
+// or an armed asynchronous waiter. Every field but `complete` is guarded by
+// the parking mutex.
+struct WaitNode {
+  Offset target = 0;            // done once every offset up to this one is published
+  bool woken = false;           // a parked thread: woken, not yet back in the mutex
+  bool linked = false;          // in the list
+  WaitNode* prev = nullptr;
+  WaitNode* next = nullptr;
+  // An armed waiter's completion, called once by the thread that unlinked
+  // it, with no lock of the log held.
+  void (*complete)(WaitNode&) noexcept = nullptr;
+};
 
 class OffsetEvent {
  public:
@@ -84,7 +105,8 @@ class OffsetEvent {
     }
 
     Parking& parking = parking_for_waiting();
-    Waiter self(position);  // before on_stop, whose destructor waits for a running callback
+    Waiter self;  // before on_stop, whose destructor waits for a running callback
+    self.target = position;
     std::stop_callback on_stop(stop, [&parking, &self] {
       MutexLock guard(parking.mu);
       self.woken = true;
@@ -127,7 +149,52 @@ class OffsetEvent {
     return leave(parking, self, status);
   }
 
-  // Waiters parked right now. A snapshot; may be stale when it returns.
+  // Arms `node` (with a completion) to be completed once `position` is
+  // published or wake_all() is called: the write that does it unlinks the
+  // node and calls node.complete(node) after releasing every lock. `check`
+  // is the waiter's check under the writers' mutex, as for wait(). Returns
+  // false, with nothing armed, when the check says there is no need to wait.
+  // Throws std::bad_alloc if the parking cannot be allocated.
+  template <class Check>
+  [[nodiscard]] bool arm(Offset position, WaitNode& node, Check&& check) {
+    assert(node.complete != nullptr);
+    Parking& parking = parking_for_waiting();
+    {
+      MutexLock lock(parking.mu);
+      assert(!node.linked && "memlog: an asynchronous waiter armed twice");
+      node.target = position;
+      parking.link(node);
+      parked_.fetch_add(1, std::memory_order_relaxed);  // a statistic
+      // relaxed: as in wait().
+      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
+    }
+    // Outside the parking mutex, as in wait().
+    if (!check()) return true;
+    MutexLock lock(parking.mu);
+    // A write may have taken the node meanwhile: then its completion comes.
+    if (!node.linked) return true;
+    parking.unlink(node);
+    parked_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+
+  // Unlinks an armed `node`: true when it was armed and its completion will
+  // not be called; false when the completion has been or is being called (the
+  // node must then live until it has returned).
+  bool disarm(WaitNode& node) noexcept {
+    // acquire: pairs with the publication of the parking in parking_for_waiting().
+    Parking* parking = parking_.load(std::memory_order_acquire);
+    if (parking == nullptr) return false;
+    MutexLock lock(parking->mu);
+    if (!node.linked) return false;
+    parking->unlink(node);
+    parked_.fetch_sub(1, std::memory_order_relaxed);
+    // wake_at_ may stay at this node's offset: the write that reaches it
+    // takes the mutex once for nothing and recomputes it.
+    return true;
+  }
+
+  // Waiters parked or armed right now. A snapshot; may be stale when it returns.
   [[nodiscard]] std::size_t waiting() const noexcept { return parked_.load(std::memory_order_relaxed); }
 
  private:
@@ -157,28 +224,26 @@ class OffsetEvent {
     }
   }
 
-  // A parked waiter, on its own stack.
-  struct Waiter {
-    explicit Waiter(Offset target) noexcept : target(target) {}
-    Offset target;                // woken once every offset up to this one is published
-    bool woken = false;           // guarded by the parking mutex
-    Waiter* prev = nullptr;       // the parking's list, guarded by its mutex
-    Waiter* next = nullptr;
+  // A parked thread, on its own stack.
+  struct Waiter : WaitNode {
     std::condition_variable wake;
   };
 
   struct Parking {
     Mutex mu;  // orders every store to wake_at_, the list, and the waits
-    Waiter* head MEMLOG_GUARDED_BY(mu) = nullptr;
+    WaitNode* head MEMLOG_GUARDED_BY(mu) = nullptr;
 
-    void link(Waiter& w) MEMLOG_REQUIRES(mu) {
+    void link(WaitNode& w) MEMLOG_REQUIRES(mu) {
+      w.prev = nullptr;
       w.next = head;
       if (head != nullptr) head->prev = &w;
       head = &w;
+      w.linked = true;
     }
-    void unlink(Waiter& w) MEMLOG_REQUIRES(mu) {
+    void unlink(WaitNode& w) MEMLOG_REQUIRES(mu) {
       if (w.prev != nullptr) w.prev->next = w.next; else head = w.next;
       if (w.next != nullptr) w.next->prev = w.prev;
+      w.linked = false;
     }
   };
 
@@ -195,7 +260,7 @@ class OffsetEvent {
     return true;
   }
 
-  Status leave(Parking& parking, Waiter& self, Status status) MEMLOG_REQUIRES(parking.mu) {
+  Status leave(Parking& parking, WaitNode& self, Status status) MEMLOG_REQUIRES(parking.mu) {
     parking.unlink(self);
     parked_.fetch_sub(1, std::memory_order_relaxed);
     return status;
@@ -209,20 +274,37 @@ class OffsetEvent {
     // sees what the caller changed before calling us (a record, a close).
     Parking* parking = parking_.load(std::memory_order_seq_cst);
     if (parking == nullptr) return;  // nobody has ever parked
-    MutexLock guard(parking->mu);
-    Offset lowest = no_waiter;
-    for (Waiter* w = parking->head; w != nullptr; w = w->next) {
-      if (w->woken) continue;  // already woken, not yet back in the mutex
-      if (next == no_waiter || w->target < next) {
-        w->woken = true;
-        // Under the mutex: the node lives until its waiter has the mutex back.
-        w->wake.notify_one();
-      } else {
-        lowest = std::min(lowest, w->target);
+    WaitNode* done = nullptr;  // armed waiters reached: completed below, after the mutex
+    {
+      MutexLock guard(parking->mu);
+      Offset lowest = no_waiter;
+      for (WaitNode* w = parking->head; w != nullptr;) {
+        WaitNode* const following = w->next;
+        if (w->woken) {
+          // already woken, not yet back in the mutex
+        } else if (next != no_waiter && w->target >= next) {
+          lowest = std::min(lowest, w->target);
+        } else if (w->complete == nullptr) {
+          w->woken = true;
+          // Under the mutex: the node lives until its waiter has the mutex back.
+          static_cast<Waiter*>(w)->wake.notify_one();
+        } else {
+          parking->unlink(*w);
+          parked_.fetch_sub(1, std::memory_order_relaxed);
+          w->next = done;
+          done = w;
+        }
+        w = following;
       }
+      // relaxed: under the parking mutex; woken waiters that still wait re-arm it.
+      wake_at_.store(lowest, std::memory_order_relaxed);
     }
-    // relaxed: under the parking mutex; woken waiters that still wait re-arm it.
-    wake_at_.store(lowest, std::memory_order_relaxed);
+    while (done != nullptr) {
+      // Read before completing: a completion may end the node's life.
+      WaitNode* const following = done->next;
+      done->complete(*done);
+      done = following;
+    }
   }
 
   // The parking, allocated by the first waiter to need it (may throw
