@@ -165,6 +165,14 @@ TEST_CASE("close refuses writes, keeps reads, and is idempotent", "[lifetime]") 
   REQUIRE_FALSE(refused);
   CHECK(refused.error() == Errc::closed);
   CHECK(log.write(std::string("c")).error() == Errc::closed);
+  // Every later write: also one that would be refused for its data.
+  CHECK(log.write("").error() == Errc::closed);
+  CHECK(log.write(std::string()).error() == Errc::closed);
+  CHECK(log.write(static_cast<const char*>(nullptr)).error() == Errc::closed);
+  CHECK(log.write(std::string(memlog::default_max_record_size + 1, 'x')).error() == Errc::closed);
+  memlog::Log<std::vector<int>> numbers;
+  numbers.close();
+  CHECK(numbers.write(std::vector<int>{}).error() == Errc::closed);
   CHECK(log.read(0)->data == "a");
   CHECK(log.range() == memlog::OffsetRange{0, 0});
   CHECK(log.next_offset() == 1);

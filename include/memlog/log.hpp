@@ -155,7 +155,7 @@ class Log {
     std::size_t size = 0;
     if constexpr (sized_record<T>) {
       size = RecordSize<T>{}(std::as_const(data));
-      if (const std::error_code error = check_size(size)) return error;
+      if (const std::error_code error = check_size(size)) return refused(error);
     }
     return commit(std::move(data), size);
   }
@@ -168,12 +168,12 @@ class Log {
     std::size_t size = 0;
     if constexpr (sized_record<T>) {
       size = RecordSize<T>{}(data);
-      if (const std::error_code error = check_size(size)) return error;
+      if (const std::error_code error = check_size(size)) return refused(error);
     }
     // The segment stores no empty record, whatever a RecordSize
     // specialisation says.
     const auto view = detail::ByteTraits<T>::view_of(data);
-    if (view.empty()) return Errc::empty_record;
+    if (view.empty()) return refused(Errc::empty_record);
     return commit(view, size);
   }
 
@@ -185,13 +185,13 @@ class Log {
   template <detail::bytes_of<T> U>
   [[nodiscard]] Result<Offset> write(const U& data) {
     if constexpr (std::is_null_pointer_v<U>) {
-      return Errc::empty_record;
+      return refused(Errc::empty_record);
     } else {
       if constexpr (std::is_pointer_v<U>) {
-        if (data == nullptr) return Errc::empty_record;
+        if (data == nullptr) return refused(Errc::empty_record);
       }
       const typename detail::ByteTraits<T>::view view = data;
-      if (const std::error_code error = check_size(view.size())) return error;
+      if (const std::error_code error = check_size(view.size())) return refused(error);
       return commit(view, view.size());
     }
   }
@@ -443,6 +443,12 @@ class Log {
 
   using Segment = detail::segment_for_t<T>;
   using Clock = std::chrono::system_clock;
+
+  // A write refused for its data: on a closed log, closed comes first
+  // (every write after close() returns it).
+  [[nodiscard]] std::error_code refused(std::error_code error) const noexcept {
+    return closed() ? make_error_code(Errc::closed) : error;
+  }
 
   [[nodiscard]] std::error_code check_size(std::size_t size) const noexcept {
     if (size == 0) return Errc::empty_record;
