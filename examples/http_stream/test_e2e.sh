@@ -44,6 +44,10 @@ fail() {
   if [ -n "$SERVER_PID" ]; then
     echo "--- server stdout"; cat "$WORK/server.out" 2>/dev/null || true
     echo "--- server stderr (last 30 lines)"; tail -n 30 "$WORK/server.err" 2>/dev/null || true
+    if grep -q 'Sanitizer' "$WORK/server.err" 2>/dev/null; then  # its report's head, not only the tail
+      echo "--- server stderr: the first sanitizer report"
+      sed -n '/^\(WARNING\|ERROR\): [A-Za-z]*Sanitizer/,$p' "$WORK/server.err" | head -n 80
+    fi
   fi
   exit 1
 }
