@@ -1,7 +1,7 @@
 // Invariant stress test: writers, streams and random readers on one log with
 // a tiny segment (constant purging), each checking exact invariants on every
 // record it sees. Runs for MEMLOG_STRESS_SECONDS (default 3) split over its
-// test cases; MEMLOG_STRESS_SEED replays a run.
+// three test cases; MEMLOG_STRESS_SEED replays a run's random choices.
 //
 // Every record's data encodes (writer, seq) and a checksum of both. Writers
 // publish offset -> (writer, seq) into a lock-free table as soon as write()
@@ -20,6 +20,19 @@
 //     segment boundary;
 //   - after the writers stop: every retained record reads back and matches
 //     the table, the streams drain to the end, a blocked stream is cancelled.
+// The close mode runs rounds, each on a fresh log that the main thread closes
+// at a random moment while everything runs (and perhaps closes again):
+//   - every write succeeded (and is in the table) or returned Errc::closed;
+//     once a writer was refused, each of its later writes is refused too;
+//     the successful writes number next_offset() - start;
+//   - no write that began after close() returned succeeds;
+//   - every stream (one polling, one blocked in next(), one range-for: none
+//     is ever cancelled) delivers every record it was not purged past, in
+//     order, and ends by itself with Errc::closed exactly at next_offset()
+//     (or out_of_range and starts over, as in the other modes); one that does
+//     not end (parked in next(), never woken) is reported after a time limit;
+//   - reads, read_batch, range and a fresh stream keep working after close,
+//     and the final checks above hold.
 // Failures are collected from the threads and asserted on the main thread
 // (Catch2 assertions are not thread-safe).
 
@@ -31,6 +44,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -190,14 +204,62 @@ struct alignas(64) Counts {  // one per thread: no false sharing
   std::uint64_t unledgered = 0;  // ... whose ledger slot was not published yet
   std::uint64_t restarts = 0;    // streams that fell behind and started over
   std::uint64_t ops = 0;         // reader operations
+  std::uint64_t closed = 0;      // streams that ended with Errc::closed
   Counts& operator+=(const Counts& o) {
     checked += o.checked;
     ledgered += o.ledgered;
     unledgered += o.unledgered;
     restarts += o.restarts;
     ops += o.ops;
+    closed += o.closed;
     return *this;
   }
+};
+
+// What one writer did.
+struct Writes {
+  std::uint64_t written = 0;  // writes that succeeded (the next record's seq)
+  std::uint64_t refused = 0;  // writes refused with Errc::closed
+  std::uint64_t late = 0;     // writes that began after close() returned and succeeded: must be 0
+};
+
+// In the close mode: when the main thread closes the log (from the moment the
+// threads start), and whether it calls close() again (idempotent).
+struct CloseAt {
+  enum class Again { no, at_once, after_writers };
+  Clock::duration at{};
+  Again again = Again::no;
+};
+
+// A writer in the close mode goes on after its first refusal, this many
+// writes, to check that each of them is refused too.
+constexpr std::uint64_t refusals_checked = 64;
+
+// In the close mode every stream must end by itself after close(); one still
+// running this long after the writers stopped is reported (it would otherwise
+// hang the test) and cancelled.
+constexpr auto streams_end_within = std::chrono::seconds(30);
+
+// Threads that have finished, so that the main thread can wait for them with
+// a time limit (std::thread::join has none).
+class Finished {
+ public:
+  void arrive() {
+    {
+      const std::lock_guard lock(mu_);
+      ++count_;
+    }
+    cv_.notify_all();
+  }
+  [[nodiscard]] bool wait_for(int n, Clock::duration limit) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return count_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
 };
 
 struct Shared {
@@ -206,6 +268,8 @@ struct Shared {
   Ledger ledger;
   Failures failures;
   std::atomic<bool> writing{true};
+  bool closing = false;  // the close mode; set before the threads start
+  std::atomic<bool> close_returned{false};  // set as soon as close() has returned
   std::atomic<Offset> end{-1};  // the next offset once the writers have stopped
   // Where each stream is, so that writers can let them keep up for a while.
   std::array<std::atomic<Offset>, 3> stream_at{};
@@ -280,12 +344,17 @@ Offset behind(const Shared& shared, Offset latest) {
   return latest - slowest;
 }
 
-void writer(Shared& shared, std::uint32_t id, Clock::time_point deadline, std::latch& go, std::uint64_t& written) {
+void writer(Shared& shared, std::uint32_t id, Clock::time_point deadline, std::latch& go, Writes& out) {
   go.arrive_and_wait();
   Offset last = -1;
-  std::uint64_t seq = 0;
-  for (; !shared.failures.any(); ++seq) {
-    if (seq % 32 == 0 && Clock::now() >= deadline) break;
+  std::uint64_t seq = 0;  // writes that succeeded so far
+  for (std::uint64_t attempt = 0; !shared.failures.any(); ++attempt) {
+    if (shared.closing) {
+      // No deadline: the main thread closes the log.
+      if (out.refused >= refusals_checked) break;
+    } else if (attempt % 32 == 0 && Clock::now() >= deadline) {
+      break;
+    }
     if (calm(shared)) {
       // Let the slowest stream come within half a segment, for a while, so
       // that streams also read long unbroken runs, not only restarts.
@@ -293,18 +362,35 @@ void writer(Shared& shared, std::uint32_t id, Clock::time_point deadline, std::l
         std::this_thread::yield();
       }
     }
+    // acquire: pairs with the release store after close() returned: if it
+    // reads true, this write begins after close() returned.
+    const bool after_close = shared.close_returned.load(std::memory_order_acquire);
     const auto offset = shared.log.write(encode(id, seq));
-    STRESS_CHECK(offset.has_value(), "write failed: " << offset.error().message());
-    if (!offset) break;
+    if (!offset) {
+      if (shared.closing && offset.error() == Errc::closed) {
+        ++out.refused;
+        continue;
+      }
+      STRESS_CHECK(offset.has_value(), "write failed: " << offset.error().message());
+      break;
+    }
+    STRESS_CHECK(out.refused == 0, "writer " << id << " wrote at " << *offset << " after " << out.refused
+                                              << " writes refused with closed");
+    if (after_close) ++out.late;
+    STRESS_CHECK(!after_close, "writer " << id << " began a write after close() returned and wrote at " << *offset);
     STRESS_CHECK(*offset > last, "writer " << id << " got offset " << *offset << " after " << last);
     shared.ledger.publish(*offset, id, seq);
     last = *offset;
+    ++seq;
   }
-  written = seq;
+  out.written = seq;
 }
 
 // Streams 0 and 1 poll with next_for and must drain to the end; stream 2 is a
 // range-for over a blocking stream that the main thread cancels at the end.
+// In the close mode nothing is cancelled: each stream ends by itself with
+// Errc::closed, and stream 1 blocks in next() (no deadline), so that only
+// close() can wake it while it waits for its future start or at the end.
 void streamer(Shared& shared, int id, std::stop_token stop, std::latch& go, Counts& counts) {
   const auto name = "stream " + std::to_string(id);
   // Stream 1 starts in the future: it waits for the writers to get there.
@@ -334,6 +420,21 @@ void streamer(Shared& shared, int id, std::stop_token stop, std::latch& go, Coun
     return true;
   };
 
+  // Ended with closed: no write succeeds any more, so next_offset() is final,
+  // and the stream must have delivered every record up to it (or never got
+  // to its future start).
+  const auto ended_closed = [&] {
+    ++counts.closed;
+    STRESS_CHECK(shared.closing, name << " ended with closed on a log never closed");
+    STRESS_CHECK(shared.log.closed(), name << " ended with closed, but closed() is false");
+    const Offset end = shared.log.next_offset();
+    STRESS_CHECK(stream.position() == std::max(end, first),
+                 name << " ended with closed at " << stream.position() << ", next_offset " << end);
+    STRESS_CHECK(stream.position() == expect, name << " position " << stream.position() << ", expected " << expect);
+    STRESS_CHECK(stream.error() == Errc::closed, name << " error() after closed: " << stream.error().message());
+    STRESS_CHECK(stream.next().error() == Errc::closed, name << " did not stay ended");
+  };
+
   if (id == 2) {
     while (true) {
       for (const Record& r : stream) {
@@ -341,16 +442,21 @@ void streamer(Shared& shared, int id, std::stop_token stop, std::latch& go, Coun
         at.store(++expect, std::memory_order_relaxed);
       }
       if (stream.error() == Errc::cancelled) break;
+      if (shared.closing && stream.error() == Errc::closed) {
+        ended_closed();
+        return;
+      }
       if (!restart(stream.error())) break;
     }
     STRESS_CHECK(stream.next().error() == Errc::cancelled, name << ": next() after cancel");
     return;
   }
 
+  const bool blocking = shared.closing && id == 1;
   while (true) {
     const Offset end = shared.end.load();
-    if (end >= 0 && stream.position() >= end) break;
-    const auto r = stream.next_for(std::chrono::milliseconds(20));
+    if (!shared.closing && end >= 0 && stream.position() >= end) break;
+    const auto r = blocking ? stream.next() : stream.next_for(std::chrono::milliseconds(20));
     if (r) {
       if (const auto p = check_record(shared, *r, expect, counts)) seqs.check(shared, *p, expect, name.c_str());
       at.store(++expect, std::memory_order_relaxed);
@@ -359,9 +465,16 @@ void streamer(Shared& shared, int id, std::stop_token stop, std::latch& go, Coun
       STRESS_CHECK(!stream.error(), name << ": timed_out ended the stream");
     } else if (r.error() == Errc::cancelled) {
       break;  // only on failure: the main thread cancels everything
+    } else if (shared.closing && r.error() == Errc::closed) {
+      ended_closed();
+      return;
     } else if (!restart(r.error())) {
       break;
     }
+  }
+  if (shared.closing) {
+    STRESS_CHECK(shared.failures.any(), name << " stopped without ending with closed");
+    return;
   }
   const Offset end = shared.end.load();
   // At the end, unless it never got to its (future) start offset.
@@ -432,111 +545,286 @@ void reader(Shared& shared, std::uint64_t seed, std::latch& go, Counts& counts) 
   }
 }
 
-void run_stress(std::chrono::nanoseconds spin, double seconds) {
-  const std::uint64_t seed = stress_seed();
-  CAPTURE(seed);  // MEMLOG_STRESS_SEED=<seed> replays the random choices
-  INFO("MEMLOG_STRESS_SEED=" << seed);
+// What one run did, for the summaries.
+struct RunSummary {
+  std::uint64_t total = 0;    // writes that succeeded
+  std::uint64_t refused = 0;  // writes refused with Errc::closed
+  Counts sum;                 // every thread's counts and the final checks'
+  std::uint64_t streamed = 0;  // records checked by the streams
+  std::size_t waiting_at_close = 0;  // streams in next() just before close() (a snapshot)
+  double elapsed = 0;
+};
+
+// One run on a fresh log. Without `close`: the writers stop after `seconds`,
+// the streams drain to the end and stream 2 is cancelled; prints a summary.
+// With `close`: the main thread closes the log at close->at, the writers stop
+// once refused, and every stream ends by itself; the caller sums up.
+RunSummary run_stress(std::chrono::nanoseconds spin, double seconds, std::uint64_t seed,
+                      const std::optional<CloseAt>& close) {
   std::mt19937_64 rng(seed);
   const auto start = static_cast<Offset>(rng() % 1'000'000);
 
   Shared shared({.start_offset = start, .max_segment_size = segment, .stream_spin = spin});
+  shared.closing = close.has_value();
   for (auto& at : shared.stream_at) at = start;
   std::array<std::stop_source, 3> stops;
-  std::array<std::uint64_t, writer_count> written{};
+  std::array<Writes, writer_count> writes{};
   std::array<Counts, 3> stream_counts{};
   std::array<Counts, 2> reader_counts{};
+  Finished streams_finished;
   std::latch go(writer_count + stops.size() + reader_counts.size() + 1);
+  RunSummary result;
 
   const auto began = Clock::now();
   shared.began = began;
   const auto deadline = began + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> writers, streams, readers;
   for (std::uint32_t w = 0; w < writer_count; ++w) {
-    writers.emplace_back(writer, std::ref(shared), w, deadline, std::ref(go), std::ref(written[w]));
+    writers.emplace_back(writer, std::ref(shared), w, deadline, std::ref(go), std::ref(writes[w]));
   }
   for (int s = 0; s < 3; ++s) {
-    streams.emplace_back(streamer, std::ref(shared), s, stops[s].get_token(), std::ref(go), std::ref(stream_counts[s]));
+    streams.emplace_back([&, s] {
+      const auto i = static_cast<std::size_t>(s);
+      streamer(shared, s, stops[i].get_token(), go, stream_counts[i]);
+      streams_finished.arrive();
+    });
   }
   for (std::size_t r = 0; r < reader_counts.size(); ++r) {
     readers.emplace_back(reader, std::ref(shared), seed + 1 + r, std::ref(go), std::ref(reader_counts[r]));
   }
   go.arrive_and_wait();
 
-  for (auto& t : writers) t.join();
-  shared.writing = false;
-  for (auto& t : readers) t.join();
-  const memlog::OffsetRange final_range = shared.log.range();
-  shared.end = final_range.latest + 1;
-  if (shared.failures.any()) {
-    for (auto& s : stops) s.request_stop();
+  memlog::OffsetRange final_range;
+  if (!close) {
+    for (auto& t : writers) t.join();
+    shared.writing = false;
+    for (auto& t : readers) t.join();
+    final_range = shared.log.range();
+    shared.end = final_range.latest + 1;
+    if (shared.failures.any()) {
+      for (auto& s : stops) s.request_stop();
+    }
+    streams[0].join();
+    streams[1].join();
+    stops[2].request_stop();  // stream 2 blocks in next() at the end
+    streams[2].join();
+  } else {
+    // Not a wait for an event: the moment is the run's random choice.
+    std::this_thread::sleep_until(began + close->at);
+    result.waiting_at_close = shared.log.stats().waiting;
+    shared.log.close();
+    // release: pairs with the acquire load before each write.
+    shared.close_returned.store(true, std::memory_order_release);
+    if (close->again == CloseAt::Again::at_once) shared.log.close();
+    for (auto& t : writers) t.join();
+    if (close->again == CloseAt::Again::after_writers) {
+      const Offset before = shared.log.next_offset();
+      shared.log.close();  // while the streams drain
+      STRESS_CHECK(shared.log.next_offset() == before, "a second close() moved next_offset from " << before);
+    }
+    if (shared.failures.any()) {
+      for (auto& s : stops) s.request_stop();
+    }
+    if (!streams_finished.wait_for(static_cast<int>(streams.size()), streams_end_within)) {
+      shared.failures.add("a stream did not end within " + std::to_string(streams_end_within.count()) +
+                          " s of the writers stopping: parked in next() and not woken by close()?");
+      for (auto& s : stops) s.request_stop();
+    }
+    for (auto& t : streams) t.join();
+    // The readers ran through close() and the streams' ends.
+    shared.writing = false;
+    for (auto& t : readers) t.join();
+    final_range = shared.log.range();
+    shared.end = final_range.latest + 1;
   }
-  streams[0].join();
-  streams[1].join();
-  stops[2].request_stop();  // stream 2 blocks in next() at the end
-  streams[2].join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - began).count();
+  result.elapsed = std::chrono::duration<double>(Clock::now() - began).count();
 
   // After the writers stop: everything retained is there and matches the ledger.
   std::uint64_t total = 0;
-  for (auto w : written) total += w;
+  std::uint64_t late = 0;
+  for (const auto& w : writes) {
+    total += w.written;
+    result.refused += w.refused;
+    late += w.late;
+  }
   Counts final_counts;
   std::vector<Record> all(segment * 2);
   {
     Shared& s = shared;
     memlog::OffsetRange last{};
     check_range(s, final_range, last);
-    STRESS_CHECK(final_range.latest == start + static_cast<Offset>(total) - 1,
-                 "latest " << final_range.latest << " after " << total << " writes from " << start);
-    const auto batch = s.log.read_batch(final_range.earliest, all);
-    const auto held = static_cast<std::size_t>(final_range.latest - final_range.earliest + 1);
-    STRESS_CHECK(batch.count == held, "final batch read " << batch.count << " of " << held);
-    std::array<std::int64_t, writer_count> seen{};
-    seen.fill(-1);
-    for (Offset o = final_range.earliest; o <= final_range.latest; ++o) {
-      const auto r = s.log.read(o);
-      STRESS_CHECK(r.has_value(), "retained offset " << o << " unreadable");
-      if (!r) continue;
-      STRESS_CHECK(*r == all[static_cast<std::size_t>(o - final_range.earliest)], "read and read_batch differ at " << o);
-      const auto p = check_record(s, *r, o, final_counts);
-      STRESS_CHECK(s.ledger.lookup(o).has_value(), "offset " << o << " missing from the ledger");
-      if (!p) continue;
-      STRESS_CHECK(static_cast<std::int64_t>(p->seq) > seen[p->writer], "writer " << p->writer << " out of order at " << o);
-      seen[p->writer] = static_cast<std::int64_t>(p->seq);
+    if (close) {
+      STRESS_CHECK(s.log.closed(), "closed() false after close()");
+      STRESS_CHECK(late == 0, late << " writes began after close() returned and succeeded");
+      STRESS_CHECK(s.log.next_offset() == start + static_cast<Offset>(total),
+                   "next_offset " << s.log.next_offset() << " after " << total << " writes from " << start);
+      for (std::uint32_t w = 0; w < writer_count; ++w) {
+        STRESS_CHECK(s.failures.any() || writes[w].refused == refusals_checked,
+                     "writer " << w << " refused " << writes[w].refused << " times");
+      }
+      // Reads past the end still say future_offset, not closed.
+      const Offset next = s.log.next_offset();
+      STRESS_CHECK(s.log.read(next).error() == Errc::future_offset, "read at next_offset after close");
+      const auto past = s.log.read_batch(next, std::span<Record>(all.data(), 1));
+      STRESS_CHECK(past.count == 0 && past.error == Errc::future_offset, "read_batch at next_offset after close");
     }
-    for (std::uint32_t w = 0; w < writer_count; ++w) {
-      // A writer's last record is the newest one of it that is retained.
-      if (seen[w] >= 0) STRESS_CHECK(static_cast<std::uint64_t>(seen[w]) + 1 == written[w], "writer " << w << " lost its tail");
+    // The close mode may close the log before any write.
+    if (!close || total > 0) {
+      STRESS_CHECK(final_range.latest == start + static_cast<Offset>(total) - 1,
+                   "latest " << final_range.latest << " after " << total << " writes from " << start);
+      const auto batch = s.log.read_batch(final_range.earliest, all);
+      const auto held = static_cast<std::size_t>(final_range.latest - final_range.earliest + 1);
+      STRESS_CHECK(batch.count == held, "final batch read " << batch.count << " of " << held);
+      std::array<std::int64_t, writer_count> seen{};
+      seen.fill(-1);
+      for (Offset o = final_range.earliest; o <= final_range.latest; ++o) {
+        const auto r = s.log.read(o);
+        STRESS_CHECK(r.has_value(), "retained offset " << o << " unreadable");
+        if (!r) continue;
+        STRESS_CHECK(*r == all[static_cast<std::size_t>(o - final_range.earliest)],
+                     "read and read_batch differ at " << o);
+        const auto p = check_record(s, *r, o, final_counts);
+        STRESS_CHECK(s.ledger.lookup(o).has_value(), "offset " << o << " missing from the ledger");
+        if (close) {
+          const std::error_code ec =
+              s.log.read(o, [&](const Log::view_type& v) { check_record(s, v, o, final_counts); }).error();
+          STRESS_CHECK(!ec, "zero-copy read of retained offset " << o << " after close: " << ec.message());
+        }
+        if (!p) continue;
+        STRESS_CHECK(static_cast<std::int64_t>(p->seq) > seen[p->writer],
+                     "writer " << p->writer << " out of order at " << o);
+        seen[p->writer] = static_cast<std::int64_t>(p->seq);
+      }
+      for (std::uint32_t w = 0; w < writer_count; ++w) {
+        // A writer's last record is the newest one of it that is retained.
+        if (seen[w] >= 0) {
+          STRESS_CHECK(static_cast<std::uint64_t>(seen[w]) + 1 == writes[w].written,
+                       "writer " << w << " lost its tail");
+        }
+      }
+    } else {
+      STRESS_CHECK(final_range == memlog::OffsetRange{},
+                   "no write, range {" << final_range.earliest << ", " << final_range.latest << "}");
+    }
+    if (close) {
+      // A stream made after close() delivers what is retained, then ends.
+      const Offset from = total > 0 ? final_range.earliest : start;
+      auto fresh = s.log.stream(from);
+      Offset expect = from;
+      for (const Record& r : fresh) {
+        STRESS_CHECK(r.metadata.offset == expect,
+                     "fresh stream after close: " << r.metadata.offset << ", expected " << expect);
+        ++expect;
+      }
+      STRESS_CHECK(fresh.error() == Errc::closed, "fresh stream after close ended: " << fresh.error().message());
+      STRESS_CHECK(expect == s.log.next_offset(), "fresh stream after close ended at " << expect);
     }
   }
 
-  Counts sum = final_counts;
+  Counts& sum = result.sum;
+  sum = final_counts;
   for (const auto& c : stream_counts) sum += c;
   for (const auto& c : reader_counts) sum += c;
+  result.total = total;
+  result.streamed = stream_counts[0].checked + stream_counts[1].checked + stream_counts[2].checked;
   std::ostringstream summary;
   summary << "stress (stream_spin " << spin.count() << "ns, seed " << seed << "): " << total << " writes, "
-          << sum.checked << " records checked (" << sum.ledgered << " against the writers' ledger) in " << elapsed
-          << " s = " << static_cast<std::uint64_t>(static_cast<double>(sum.checked) / elapsed)
-          << " records/s; streams checked " << stream_counts[0].checked + stream_counts[1].checked + stream_counts[2].checked
-          << ", restarted " << sum.restarts << " times after falling behind; readers did " << sum.ops << " ops";
-  WARN(summary.str());
-
+          << sum.checked << " records checked (" << sum.ledgered << " against the writers' ledger) in "
+          << result.elapsed
+          << " s = " << static_cast<std::uint64_t>(static_cast<double>(sum.checked) / result.elapsed)
+          << " records/s; streams checked " << result.streamed << ", restarted " << sum.restarts
+          << " times after falling behind; readers did " << sum.ops << " ops";
+  if (!close) {
+    WARN(summary.str());
+  } else {
+    summary << "; closed after " << std::chrono::duration<double, std::milli>(close->at).count() << " ms, "
+            << result.refused << " writes refused, " << sum.closed << " streams ended with closed";
+  }
+  INFO(summary.str());  // the close mode's round, if it fails
   INFO(shared.failures.report());
   REQUIRE(shared.failures.count() == 0);
-  CHECK(total > 0);
-  CHECK(sum.checked > 0);
-  CHECK(stream_counts[0].checked > 0);
+  if (!close) {
+    CHECK(total > 0);
+    CHECK(sum.checked > 0);
+    CHECK(stream_counts[0].checked > 0);
+  }
+  return result;
+}
+
+// A close moment for a round: at once (racing the threads' first steps),
+// within the first few milliseconds (stream 1 waits in next() for its future
+// start), or anywhere in the round.
+CloseAt pick_close(std::mt19937_64& plan, Clock::duration round) {
+  const auto within = [&](Clock::duration d) {
+    return Clock::duration(std::uniform_int_distribution<Clock::rep>(0, d.count())(plan));
+  };
+  CloseAt close;
+  switch (plan() % 4) {
+    case 0: break;
+    case 1: close.at = within(std::min<Clock::duration>(round, std::chrono::milliseconds(5))); break;
+    default: close.at = within(round); break;
+  }
+  close.again = static_cast<CloseAt::Again>(plan() % 3);
+  return close;
 }
 
 }  // namespace
 
 TEST_CASE("concurrent writers, streams and readers never lose, duplicate, reorder or corrupt a record",
           "[concurrent][stress]") {
-  const double seconds = stress_seconds() / 2;
-  run_stress(std::chrono::nanoseconds(0), seconds);
+  const std::uint64_t seed = stress_seed();
+  CAPTURE(seed);  // MEMLOG_STRESS_SEED=<seed> replays the random choices
+  INFO("MEMLOG_STRESS_SEED=" << seed);
+  run_stress(std::chrono::nanoseconds(0), stress_seconds() / 3, seed, std::nullopt);
 }
 
 TEST_CASE("concurrent writers and spinning streams never lose, duplicate, reorder or corrupt a record",
           "[concurrent][stress]") {
-  const double seconds = stress_seconds() / 2;
-  run_stress(std::chrono::microseconds(20), seconds);
+  const std::uint64_t seed = stress_seed();
+  CAPTURE(seed);  // MEMLOG_STRESS_SEED=<seed> replays the random choices
+  INFO("MEMLOG_STRESS_SEED=" << seed);
+  run_stress(std::chrono::microseconds(20), stress_seconds() / 3, seed, std::nullopt);
+}
+
+TEST_CASE("close() racing writers, streams and readers refuses every later write and ends every stream after its "
+          "last record",
+          "[concurrent][stress]") {
+  const std::uint64_t seed = stress_seed();
+  CAPTURE(seed);  // with the same MEMLOG_STRESS_SECONDS, MEMLOG_STRESS_SEED=<seed> replays the rounds' choices
+  INFO("MEMLOG_STRESS_SEED=" << seed);
+  // Rounds of at most this long (both calm and busy phases), each on a fresh
+  // log closed at a random moment, until the budget is spent.
+  constexpr auto longest_round = std::chrono::milliseconds(400);
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(stress_seconds() / 3));
+  std::mt19937_64 plan(seed);
+  RunSummary all;
+  std::uint64_t rounds = 0;
+  std::uint64_t parked = 0;  // rounds where a stream waited in next() just before close()
+  do {
+    const auto left = std::max<Clock::duration>(deadline - Clock::now(), std::chrono::milliseconds(1));
+    const CloseAt close = pick_close(plan, std::min<Clock::duration>(left, longest_round));
+    const std::chrono::nanoseconds spin = plan() % 2 == 0 ? std::chrono::nanoseconds(0) : std::chrono::microseconds(20);
+    const std::uint64_t round_seed = plan();
+    CAPTURE(rounds);
+    const RunSummary r = run_stress(spin, std::chrono::duration<double>(longest_round).count(), round_seed, close);
+    all.total += r.total;
+    all.refused += r.refused;
+    all.sum += r.sum;
+    all.streamed += r.streamed;
+    all.elapsed += r.elapsed;
+    if (r.waiting_at_close > 0) ++parked;
+    ++rounds;
+  } while (Clock::now() < deadline);
+
+  std::ostringstream summary;
+  summary << "stress with close (seed " << seed << "): " << rounds << " rounds, " << parked
+          << " with a stream in next() just before close(); " << all.total << " writes, " << all.refused
+          << " refused with closed; " << all.sum.checked << " records checked in " << all.elapsed
+          << " s; streams checked " << all.streamed << ", restarted " << all.sum.restarts
+          << " times, ended with closed " << all.sum.closed << " times; readers did " << all.sum.ops << " ops";
+  WARN(summary.str());
+  CHECK(all.total > 0);
+  CHECK(all.streamed > 0);
+  CHECK(all.sum.closed == 3 * rounds);
 }
