@@ -135,7 +135,7 @@ void run(Input& in) {
         const memlog::Result<void> visited = log.read(at, [&](const Log::view_type& r) {
           ++calls;
           same = same_record(r.to_record(), model.at(at));
-          check_state_in_visitor(log, model, mock_now());
+          check_state_in_visitor(log, model);
         });
         const std::error_code ec = visited.error();
         if (const auto want = model.read_error(at, mock_now())) {
