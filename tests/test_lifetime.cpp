@@ -453,17 +453,19 @@ TEST_CASE("a stop requested from a read visitor while a rotating write is pendin
 }
 
 #ifndef NDEBUG
-// A visitor that calls back into its log could wait for a rotating write
-// that waits for the visitor; debug builds catch the call itself.
-TEST_CASE("debug builds abort when a read visitor reads, writes or closes its own log", "[lifetime]") {
+// A visitor that calls into a log (its own or another) could wait for a
+// rotating write that waits for a visitor; debug builds catch the call itself.
+TEST_CASE("debug builds abort when a read visitor calls into a log", "[lifetime]") {
   const auto aborts = [](auto&& call_back) {
     const pid_t child = fork();
     REQUIRE(child >= 0);
     if (child == 0) {
       std::freopen("/dev/null", "w", stderr);  // the assertion message is expected
       memlog::Log<int> log;
+      memlog::Log<int> other({.max_age = std::chrono::hours(1)});
       (void)log.write(1);
-      (void)log.read(0, [&](const auto&) { call_back(log); });
+      (void)other.write(1);
+      (void)log.read(0, [&](const auto&) { call_back(log, other); });
       std::_Exit(0);
     }
     int status = 0;
@@ -473,10 +475,21 @@ TEST_CASE("debug builds abort when a read visitor reads, writes or closes its ow
     // exit code. Either way the child did not finish normally.
     return WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
   };
-  CHECK(aborts([](memlog::Log<int>& log) { (void)log.read(0); }));
-  CHECK(aborts([](memlog::Log<int>& log) { (void)log.write(2); }));
-  CHECK(aborts([](memlog::Log<int>& log) { log.close(); }));
-  CHECK_FALSE(aborts([](memlog::Log<int>& log) { (void)log.range(); (void)log.stats(); }));
+  using L = memlog::Log<int>;
+  CHECK(aborts([](L& log, L&) { (void)log.read(0); }));
+  CHECK(aborts([](L& log, L&) { (void)log.write(2); }));
+  CHECK(aborts([](L& log, L&) { log.close(); }));
+  CHECK(aborts([](L& log, L&) { (void)log.range(); }));
+  CHECK(aborts([](L& log, L&) { (void)log.stats(); }));
+  CHECK(aborts([](L&, L& other) { (void)other.read(0); }));
+  CHECK(aborts([](L&, L& other) { (void)other.range(); }));  // with max_age: takes its lock
+  CHECK(aborts([](L&, L& other) { (void)other.write(2); }));
+  CHECK_FALSE(aborts([](L& log, L& other) {
+    (void)log.next_offset();
+    (void)log.closed();
+    (void)other.next_offset();
+    (void)other.closed();
+  }));
 }
 #endif
 

@@ -2,10 +2,12 @@
 // memlog::Log<T>: a thread-safe, append-only, in-memory log of records.
 //
 // Design: the log owns two segments, `active_` (receives writes) and
-// `history_` (the previous, full segment). When the active segment is full
-// the next write rotates: the history's records are purged, its storage
-// takes the new record and becomes the active segment, and the full one
-// becomes the history.
+// `history_` (the previous, sealed segment). When the active segment is full
+// (max_segment_size records, or max_segment_bytes of payload, or every
+// record in it has expired) the next write rotates: the history's records
+// are purged, its storage takes the new record and becomes the active
+// segment, and the sealed one becomes the history. With max_age, a write
+// that finds the history wholly expired frees it.
 //
 // Who excludes whom:
 // - Writers serialise on `write_mu_`. A write that does not rotate appends
@@ -14,8 +16,8 @@
 //   publishes it with a store of `next_`. Readers are never excluded by it.
 // - Readers (read, read_batch, a stream's read-ahead) load `next_` and read
 //   the records below it while holding `rotation_` shared, so that a rotation
-//   (the one write in max_segment_size that recycles storage) waits for the
-//   copies in progress, and they for it. The lock is phase-fair: neither
+//   (the rare write that recycles storage, or frees an expired segment)
+//   waits for the copies in progress, and they for it. The lock is phase-fair: neither
 //   side can starve the other (detail/rotation_lock.hpp).
 // - Streams that wait for a record park on `waiters_`, which a write signals
 //   only when a parked stream waits for the offset it wrote
@@ -97,8 +99,8 @@ concept record_visitor = std::invocable<F&, const record_view_t<T>&>;
 
 // Thread safety: every member function may be called from many threads at
 // once. Writes serialise among themselves; reads never wait for a write,
-// except for the rare write that rotates the segments (once every
-// max_segment_size records), and that write waits only for the reads
+// except for the rare write that rotates the segments (once a segment is
+// sealed) or frees an expired one, and that write waits only for the reads
 // already in progress. Offsets are a total order within one log: a record's
 // offset is the order in which its write got the write lock. Streams are
 // created here but used by one thread each, and the log must outlive them.
@@ -106,9 +108,12 @@ concept record_visitor = std::invocable<F&, const record_view_t<T>&>;
 // Memory: nothing is allocated up front; a segment's storage grows with its
 // records up to max_segment_size and is reused after a purge. Byte sequences
 // (std::string, std::vector<std::byte>, ...) are stored packed, as bytes plus
-// a timestamp (detail/byte_segment.hpp); other Ts as Record<T>. The log holds
-// between max_segment_size and 2 * max_segment_size records once it has
-// rotated; a reader that falls further behind gets Errc::out_of_range.
+// a timestamp (detail/byte_segment.hpp); other Ts as Record<T>. Without
+// max_segment_bytes and max_age the log holds between max_segment_size and
+// 2 * max_segment_size records once it has rotated; with them, up to two
+// segments of at most that many records and (about) bytes each, less what
+// has expired. A reader that falls behind what is retained gets
+// Errc::out_of_range.
 template <class T>
 class Log {
   static_assert(std::is_object_v<T> && !std::is_const_v<T>, "Log<T> stores objects of type T");
@@ -217,11 +222,10 @@ class Log {
   // (the header and a string_view/span of the stored bytes) when T is a byte
   // sequence; a visitor taking `const auto&` works for both. The visitor runs
   // while the log's rotation is held off, so it must not keep the view, and
-  // of this log it may call only next_offset(), closed() and, without
-  // max_age, range() and stats(): a read, a stream step, a write, close(),
-  // or with max_age range() and stats() (which then search under the lock)
-  // could wait for a rotating write that waits for the visitor (a debug
-  // build asserts the common cases).
+  // of any log (this one or another) it may call only next_offset() and
+  // closed(): a read, range(), stats(), a stream step, a write or close()
+  // could wait for a rotating write that waits for a visitor (two visitors
+  // reading each other's logs, too). A debug build asserts it.
   template <class F>
     requires record_visitor<F, T>
   [[nodiscard]] auto read(Offset offset, F&& visit) const {
@@ -280,13 +284,8 @@ class Log {
   // clock and searches for the first record that has not expired (O(log n),
   // under the rotation lock held shared).
   [[nodiscard]] OffsetRange range() const {
-    if (options_->max_age != std::chrono::nanoseconds::zero()) {
-      const Clock::time_point cutoff = expiry_cutoff();
-      detail::SharedLock guard(rotation_);
-      const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
-      const Offset live = first_created_from(earliest_.load(std::memory_order_relaxed), next, cutoff);
-      return live == next ? OffsetRange{} : OffsetRange{live, next - 1};
-    }
+    assert(!detail::RotationLock::held_shared_here() && "memlog: a read visitor must not call range() (see read)");
+    if (options_->max_age != std::chrono::nanoseconds::zero()) return live_range();
     // A consistent pair without the lock: earliest_ unchanged around the load
     // of next_ means no rotation published a record in between. acquire on
     // next_: a next_ stored after a rotation carries that rotation's release
@@ -356,7 +355,7 @@ class Log {
   // written before close() and then ends with Errc::closed. Reads, read_batch
   // and range keep working on what is retained. Idempotent.
   void close() noexcept {
-    assert(!rotation_.held_shared_here() && "memlog: a read visitor must not close its log");
+    assert(!detail::RotationLock::held_shared_here() && "memlog: a read visitor must not close a log");
     {
       // Under write_mu_: a write either completed before (and its record is
       // published) or sees closed_ and writes nothing.
@@ -379,7 +378,7 @@ class Log {
   // of a later offset. Throws std::bad_alloc when the log's first waiter
   // cannot allocate its parking.
   [[nodiscard]] bool wait_async(Offset offset, AsyncWaiter& waiter) const {
-    assert(!rotation_.held_shared_here() && "memlog: a read visitor must not wait on its log");
+    assert(!detail::RotationLock::held_shared_here() && "memlog: a read visitor must not wait on a log");
     if (ready_at(offset)) return false;
     return waiters_.arm(offset, waiter.node(), [&] { return checked_ready_at(offset); });
   }
@@ -458,6 +457,16 @@ class Log {
 
   [[nodiscard]] Clock::time_point now() const { return options_->clock ? options_->clock() : detail::wall_clock_now(); }
 
+  // range() with max_age. Out of line: range() without it stays a few
+  // loads, inlined.
+  [[nodiscard, gnu::noinline]] OffsetRange live_range() const {
+    const Clock::time_point cutoff = expiry_cutoff();
+    detail::SharedLock guard(rotation_);
+    const Offset next = next_.load(std::memory_order_acquire);  // pairs with the store in commit()
+    const Offset live = first_created_from(earliest_.load(std::memory_order_relaxed), next, cutoff);
+    return live == next ? OffsetRange{} : OffsetRange{live, next - 1};
+  }
+
   // Expiry (Options::max_age). A record created before the cutoff has
   // expired; no_cutoff expires nothing.
   static constexpr Clock::time_point no_cutoff = Clock::time_point::min();
@@ -513,7 +522,7 @@ class Log {
   // waiting for it. Sizes are already checked.
   template <class Item>
   [[nodiscard]] Result<Offset> commit(Item&& item, std::size_t size) {
-    assert(!rotation_.held_shared_here() && "memlog: a read visitor must not write to its log");
+    assert(!detail::RotationLock::held_shared_here() && "memlog: a read visitor must not write to a log");
     Offset offset = 0;
     bool wake = false;
     {
@@ -540,11 +549,25 @@ class Log {
   void store(Offset offset, Clock::time_point created, Item&& item, std::size_t size) MEMLOG_REQUIRES(write_mu_) {
     assert(active_.end() == offset);  // a segment numbers its records from its start
     const Options& options = *options_;
-    Retention retention{active_.size() >= options.max_segment_size, false};
-    if (options.max_segment_bytes != 0 || options.max_age != std::chrono::nanoseconds::zero()) [[unlikely]] {
-      retention = retain(options, created, size, retention.rotate);
+    // The common write: room in the active segment, no byte or age limit.
+    if (active_.size() < options.max_segment_size &&
+        (options.max_segment_bytes | static_cast<std::uint64_t>(options.max_age.count())) == 0) [[likely]] {
+      active_.push(created, std::forward<Item>(item), options.max_segment_size);
+      add_bytes(size);
+      return;
     }
-    if (!retention.rotate && !retention.drop_history) [[likely]] {
+    store_limited(offset, created, std::forward<Item>(item), size);
+  }
+
+  // Requires write_mu_ held. store() when the active segment is full, or a
+  // byte or age limit applies. Out of line: the common write stays small
+  // enough to inline.
+  template <class Item>
+  [[gnu::noinline]] void store_limited(Offset offset, Clock::time_point created, Item&& item, std::size_t size)
+      MEMLOG_REQUIRES(write_mu_) {
+    const Options& options = *options_;
+    const Retention retention = retain(options, created, size, active_.size() >= options.max_segment_size);
+    if (!retention.rotate && !retention.drop_history) {
       active_.push(created, std::forward<Item>(item), options.max_segment_size);
       add_bytes(size);
       return;
@@ -586,25 +609,37 @@ class Log {
   }
 
   // Requires write_mu_ held. The rare writes: a rotation (the history's
-  // records are purged and its storage takes the new record; it becomes the
-  // active segment and the full one the history) and the freeing of a
-  // wholly expired history. Readers may be copying from the history: wait
-  // for them, and keep new ones out until the segments are consistent again.
+  // records are purged; the new record starts the next active segment, and
+  // the full one becomes the history) and the freeing of a wholly expired
+  // history. Readers may be copying from the history: wait for them, and
+  // keep new ones out until the segments are consistent again.
   template <class Item>
-  void store_rare(Offset offset, Clock::time_point created, Item&& item, std::size_t size, Retention retention)
-      MEMLOG_REQUIRES(write_mu_) {
+  void store_rare(Offset offset, Clock::time_point created, Item&& item, std::size_t size,
+                                    Retention retention) MEMLOG_REQUIRES(write_mu_) {
     const std::size_t limit = options_->max_segment_size;
     if (!retention.rotate) {
       // Appending beside readers is safe as on the common path.
       active_.push(created, std::forward<Item>(item), limit);
       add_bytes(size);
     }
-    // Takes an expired history, and frees it after the lock is released
-    // (declared first: destroyed last).
-    Segment expired_history(retention.rotate ? offset : active_.start());
+    // Segments taken out under the lock are freed after it is released
+    // (declared before it: destroyed after it).
+    Segment spare(offset);
+    Segment expired(retention.rotate ? offset : active_.start());
+    // The new active segment reuses the history's storage, unless there is
+    // none to reuse (the history is empty: never used, or freed when it
+    // expired) or all of it is to be freed now (every record has expired):
+    // then it is a fresh segment, built here, before readers are held off.
+    const bool history_empty = history_newest_ == Clock::time_point::max();
+    const bool fresh = retention.rotate && (history_empty || retention.drop_history);
+    if (fresh) spare.push(created, std::forward<Item>(item), limit);  // strong guarantee: nothing changed yet
     detail::ExclusiveLock exclusive(rotation_);
     if (retention.rotate) {
-      history_.reset_and_push(offset, created, std::forward<Item>(item), limit);  // strong guarantee
+      if (fresh) {
+        swap(history_, spare);  // `spare` takes the old history, to be freed
+      } else {
+        history_.reset_and_push(offset, created, std::forward<Item>(item), limit);  // strong guarantee
+      }
       swap(active_, history_);
       // The old history's bytes are purged; the old active segment's stay.
       const std::uint64_t active_bytes = bytes_.load(std::memory_order_relaxed) - history_bytes_;
@@ -614,7 +649,7 @@ class Log {
     }
     if (retention.drop_history) {
       // An empty history starts where the active segment does.
-      swap(history_, expired_history);
+      swap(history_, expired);
       bytes_.store(bytes_.load(std::memory_order_relaxed) - history_bytes_, std::memory_order_relaxed);
       history_bytes_ = 0;
       history_newest_ = Clock::time_point::max();
@@ -718,7 +753,7 @@ class Log {
   // exclusively; readers read them under rotation_ held shared. Between
   // rotations the writer appends to active_ beyond the published records.
   Segment active_;
-  Segment history_;  // empty until the first rotation
+  Segment history_;  // empty until the first rotation, and once freed when it expired
 
   // Read by every write (must_wake), written when a stream parks.
   mutable detail::OffsetEvent waiters_;

@@ -29,7 +29,9 @@ struct Options {
   // 0: no limit. Otherwise a record whose `created` is older than
   // clock() - max_age has expired: no read, read_batch, range, offset_at or
   // stream returns it (as if purged), and a write that finds a whole
-  // segment expired frees it.
+  // segment expired frees it. Expiry is judged by the clock at each call: if
+  // the clock steps back, a record that has expired but is not freed yet is
+  // readable again.
   std::chrono::nanoseconds max_age{0};
 };
 

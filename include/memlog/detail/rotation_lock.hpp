@@ -5,7 +5,8 @@
 // Readers (read, read_batch, a stream's read-ahead) take it shared for the
 // length of one copy; a writer takes it exclusively only when a write
 // rotates the segments, which recycles the storage readers may be looking
-// at. Writes that do not rotate never touch it.
+// at, or frees an expired segment (Options::max_age). Other writes never
+// touch it.
 //
 // Phase-fair (Brandenburg and Anderson's PF-T lock, without the writers'
 // ticket: the log already lets one writer at a time get here): a reader that
@@ -34,11 +35,12 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
   RotationLock(const RotationLock&) = delete;
   RotationLock& operator=(const RotationLock&) = delete;
 
-  // Whether this thread holds this lock shared (tracked in debug builds
-  // only, for assertions against a visitor that calls back into its log).
-  [[nodiscard]] bool held_shared_here() const noexcept {
+  // Whether this thread holds a RotationLock (any) shared: it is inside a
+  // read visitor. Tracked in debug builds only, for assertions against a
+  // visitor that calls into a log (see Log::read).
+  [[nodiscard]] static bool held_shared_here() noexcept {
 #ifndef NDEBUG
-    return held_shared_ == this;
+    return held_shared_ != nullptr;
 #else
     return false;
 #endif
@@ -46,8 +48,10 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
 
   void lock_shared() noexcept MEMLOG_ACQUIRE_SHARED() {
 #ifndef NDEBUG
-    assert(held_shared_ != this && "memlog: a read visitor called back into its own log (see Log::read)");
-    if (held_shared_ == nullptr) held_shared_ = this;
+    // Not even another log's: two visitors reading each other's logs, each
+    // log with a rotating write waiting for its visitor, wait for ever.
+    assert(held_shared_ == nullptr && "memlog: a read visitor called into a log (see Log::read)");
+    held_shared_ = this;
 #endif
     // acquire: pairs with the release in unlock(), either directly or through
     // the release sequence of later readers' increments.
@@ -61,7 +65,7 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
 
   void unlock_shared() noexcept MEMLOG_RELEASE_SHARED() {
 #ifndef NDEBUG
-    if (held_shared_ == this) held_shared_ = nullptr;
+    held_shared_ = nullptr;
 #endif
     // seq_cst (and seq_cst below): with the writer's seq_cst announcement and
     // its seq_cst load of left_, either the writer sees this exit or we see
@@ -129,7 +133,7 @@ class MEMLOG_CAPABILITY("rotation lock") RotationLock {
   std::uint32_t phase_ = 0;
 
 #ifndef NDEBUG
-  // The lock this thread holds shared, if any (the outermost one).
+  // The lock this thread holds shared, if any.
   static inline thread_local const RotationLock* held_shared_ = nullptr;
 #endif
 };
