@@ -32,8 +32,7 @@ if [ -z "$CHROMIUM" ]; then
 fi
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is not installed"; exit 77; }
 
-# Under ThreadSanitizer: see tsan.supp (a false positive inside the
-# uninstrumented libcpp-httplib). Harmless for other builds.
+# Under ThreadSanitizer: tsan.supp (empty today). Harmless for other builds.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$HERE/tsan.supp"
 

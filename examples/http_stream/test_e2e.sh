@@ -6,8 +6,9 @@
 # Starts the server on a free loopback port (--port 0), reads the log back
 # with curl (/range, /records, several `curl -N` event streams at once from
 # different offsets, Last-Event-ID, ndjson, since=<RFC 3339 time>, 400s,
-# /stats, the stream cap's 503, a client behind the retention, slow clients
-# with reset=earliest|latest), then stops it with SIGTERM / SIGINT and checks
+# /stats, coalesced writes, HTTP/1.0, heartbeats, the stream cap's 503, a
+# client behind the retention, slow clients with reset=earliest|latest),
+# then stops it with SIGTERM / SIGINT and checks
 # that it exits 0, promptly, with its streams drained and ended by an `end`
 # event (and cancelled after --grace-ms when a client reads too slowly).
 #
@@ -20,8 +21,7 @@ SERVER=${1:?usage: test_e2e.sh <path to http_stream_server>}
 [ -x "$SERVER" ] || { echo "FAIL: $SERVER is not an executable"; exit 1; }
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is not installed"; exit 77; }
 
-# Under ThreadSanitizer: see tsan.supp (a false positive inside the
-# uninstrumented libcpp-httplib). Harmless for other builds.
+# Under ThreadSanitizer: tsan.supp (empty today). Harmless for other builds.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$HERE/tsan.supp"
 
@@ -284,7 +284,14 @@ for flag in "--max-age 0" "--max-age 30" "--max-age 500ms" "--max-age 5m" "--max
   # Options are read in order: --help after a good one prints the usage, exit 0.
   "$SERVER" $flag --help | grep -q '^usage: http_stream_server' || fail "$flag is refused"
 done
-pass "--help, bad flags exit 2 (--max-age, --max-bytes too); good durations and sizes accepted"
+for flag in "--threads 0" "--threads x" "--threads 257" "--threads -1" "--max-streams 0" "--max-streams 1000001"; do
+  rc=0; "$SERVER" $flag >/dev/null 2>"$WORK/flag.err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "$flag: exit status $rc, want 2"
+done
+for flag in "--threads 1" "--threads 8" "--max-streams 100000"; do
+  "$SERVER" $flag --help | grep -q '^usage: http_stream_server' || fail "$flag is refused"
+done
+pass "--help, bad flags exit 2 (--max-age, --max-bytes, --threads too); good durations and sizes accepted"
 
 # ---------------------------------------------------------------------------
 echo "== server A: everything retained, 6 streams at most"
@@ -323,7 +330,8 @@ expect 400 "/stream?from=0" -H "Last-Event-ID: abc"
 expect 400 "/stream?from=0" -H "Last-Event-ID: -2"
 expect 400 "/range?x=1"
 expect 404 /no/such/path
-pass "bad parameters: 400 with a JSON error; unknown path: 404"
+expect 405 /range -X POST
+pass "bad parameters: 400 with a JSON error; unknown path: 404; POST: 405"
 
 code=$(get /)
 [ "$code" = 200 ] && grep -q 'new EventSource(' "$WORK/body" || fail "GET /: $code"
@@ -424,6 +432,38 @@ check_ndjson "$WORK/ndjson" 10 100
 pass "SSE from 0/100/250 in order with ids; no from: after latest ($latest_before < $live_first)"
 pass "Last-Event-ID: 41 resumes at 42; ndjson from 10: 100 records, one per line"
 
+echo "-- coalescing: a stream far behind gets many records per write"
+# --raw shows the chunked framing: a line of hex digits starts each chunk,
+# and the server writes one chunk per write. 1000 records from offset 0 (all
+# written already) come in a few chunks of about 32 KiB, not 1000.
+{ curl -sS -N --raw --max-time 60 "$BASE/stream?from=0" 2>/dev/null || true; } |
+  awk '{ print } /^id: / { n++ } n >= 1000 && /^\r?$/ { exit }' >"$WORK/raw"
+chunks=$(grep -c $'^[0-9a-f][0-9a-f]*\r$' "$WORK/raw" || true)
+[ "$(grep -c '^id: ' "$WORK/raw")" -eq 1000 ] || fail "raw stream: want 1000 events"
+[ "$chunks" -ge 1 ] && [ "$chunks" -le 20 ] || fail "1000 records behind came in $chunks chunks, want 1..20"
+pass "1000 records behind the log: $chunks writes"
+
+echo "-- HTTP/1.0: the stream is not chunked and ends with the connection"
+take_sse "$WORK/http10" 20 "$BASE/stream?from=5" --http1.0 -D "$WORK/http10.headers"
+grep -q '^HTTP/1.0 200' "$WORK/http10.headers" || fail "HTTP/1.0 status line: $(cat "$WORK/http10.headers")"
+grep -qi '^transfer-encoding' "$WORK/http10.headers" && fail "HTTP/1.0 response is chunked"
+check_sse "$WORK/http10" 5 20
+pass "HTTP/1.0 client: 20 records from 5, no chunked encoding"
+
+echo "-- heartbeats; a client that hangs up while its stream waits"
+# Offset 10^9 is not written for days: the streams wait. The SSE one gets a
+# keep-alive comment every 200 ms (--heartbeat-ms); the ndjson one gets
+# nothing at all, so only the server's watch on the socket can tell that
+# its client hung up.
+wait_until "the finished streams are released" streams_are 0
+curl -sS -N --max-time 2 -o "$WORK/idle" "$BASE/stream?from=1000000000" 2>/dev/null || true
+[ "$(grep -c '^: keep-alive$' "$WORK/idle")" -ge 3 ] || fail "an idle SSE stream: $(head -c 300 "$WORK/idle")"
+grep -q '^id: ' "$WORK/idle" && fail "an idle stream got a record"
+curl -sS -N --max-time 1 -o "$WORK/idle.ndjson" "$BASE/stream?from=1000000000&format=ndjson" 2>/dev/null || true
+[ -s "$WORK/idle.ndjson" ] && fail "an idle ndjson stream got: $(head -c 300 "$WORK/idle.ndjson")"
+wait_until "the idle streams are released" streams_are 0
+pass "idle SSE stream: $(grep -c '^: keep-alive$' "$WORK/idle") keep-alive comments in 2 s; hung-up idle streams are released"
+
 echo "-- the stream cap"
 wait_until "the finished streams are released" streams_are 0
 for i in 1 2 3 4 5 6; do
@@ -462,10 +502,10 @@ done
 pass "open streams got every record written before close() ($closed), then the end event (curl exit 0)"
 
 # ---------------------------------------------------------------------------
-echo "== server B: small segments, readers behind the retention"
+echo "== server B: small segments, readers behind the retention (one I/O thread)"
 # 1000 records, then the producer stops: the log keeps 900..999 (two full
 # 50-record segments), nothing moves.
-start_server --rate 2000 --segment 50 --count 1000 --max-streams 4
+start_server --rate 2000 --segment 50 --count 1000 --max-streams 4 --threads 1
 wait_until "1000 records are written" latest_at_least 999
 [ "$(range_field earliest)" -eq 900 ] || fail "range after 1000 records: $(cat "$WORK/body")"
 check_stats
