@@ -1,15 +1,20 @@
 // memlog::Log<std::string> write and read costs: the Go library's
 // BenchmarkLog_write / BenchmarkLog_read (32-byte payload, segment 1000, so
 // the log purges a segment every 1000 writes), the three ways of writing a
-// string, and writers and readers beside each other (issue 11).
+// string, and writers and readers beside each other (issue 11); seek by
+// time, retention options and stats() (issue 13).
 
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <latch>
 #include <limits>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -371,6 +376,182 @@ BENCHMARK(BM_write_beside_busy_threads)
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
+
+// --- Issue 13: seek by time, retention, stats() ----------------------------
+
+using Clock = std::chrono::system_clock;
+using namespace std::chrono_literals;
+
+// A clock the benchmark moves by hand (Options::clock reads it): records
+// written 1 us apart, and a log whose time stands still while it is queried.
+struct ManualClock {
+  Clock::time_point now = Clock::time_point(std::chrono::sys_days(std::chrono::year(2026) / 1 / 1));
+  [[nodiscard]] std::function<Clock::time_point()> function() {
+    return [this] { return now; };
+  }
+};
+
+// offset_at(t) over 1M retained records (segment 1<<20: no rotation),
+// written 1 us apart by the manual clock, for times drawn at random (seeded,
+// nanosecond resolution, so mostly between two records) over the whole
+// range: a binary search whose probes miss the cache as a user's would.
+// /max_age:1 sets max_age = 1 h (nothing expires), so each call also reads
+// the clock (here the manual one) and computes the cutoff. Every answer is
+// checked before the timed loop.
+void BM_offset_at(benchmark::State& state) {
+  const bool with_max_age = state.range(0) != 0;
+  const std::int64_t records = bench::scaled(1'000'000);
+  ManualClock clock;
+  const Clock::time_point first = clock.now;
+  memlog::Options options{.max_segment_size = std::size_t{1} << 20, .clock = clock.function()};
+  if (with_max_age) options.max_age = 1h;  // 1M us is 17 minutes: nothing expires
+  Log log(std::move(options));
+  const std::string kept(bench::payload);
+  for (std::int64_t i = 0; i < records; ++i) {
+    clock.now += 1us;  // record i is created at first + (i + 1) us
+    if (!log.write(kept)) state.SkipWithError("write failed");
+  }
+  if (log.stats().records != static_cast<std::uint64_t>(records)) state.SkipWithError("records were purged");
+
+  constexpr std::size_t query_count = std::size_t{1} << 16;
+  std::mt19937_64 random(13);
+  std::uniform_int_distribution<std::int64_t> ns(0, records * 1000);
+  std::vector<Clock::time_point> queries(query_count);
+  for (auto& query : queries) {
+    const std::int64_t n = ns(random);
+    query = first + std::chrono::nanoseconds(n);
+    // The first record created at or after first + n ns: ceil(n / 1000) - 1.
+    const memlog::Offset expected = std::max<std::int64_t>((n + 999) / 1000 - 1, 0);
+    if (log.offset_at(query) != expected) state.SkipWithError("offset_at returned a wrong offset");
+  }
+
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto offset = log.offset_at(queries[i++ & (query_count - 1)]);
+    benchmark::DoNotOptimize(offset);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["records"] = static_cast<double>(records);
+}
+BENCHMARK(BM_offset_at)->ArgName("max_age")->Arg(0)->Arg(1)->UseRealTime();
+
+// The write path with and without the retention options, in one run: the
+// user's write (log.write(s), s a 64-byte std::string the caller keeps), the
+// default clock (system_clock, read on every write in every variant),
+// segment 1000. Six logs, written in alternating blocks of 10,000 writes (ten
+// segments: each block reaches its log's steady state), the order of the
+// kinds rotating from one iteration to the next:
+//   unset, unset_again  max_age and max_segment_bytes 0 (two logs: the
+//                       difference between them is the noise of the method)
+//   max_age_1h          max_age 1 h: every write checks expiry, nothing expires
+//   max_age_expiring    max_age 20 us: at ~40 ns a write, about half a segment
+//                       is live; each rotation is followed, some 500 writes
+//                       later, by the freeing of the wholly expired history
+//                       (`expiring_live_records`: stats().records after each
+//                       of its blocks, mean)
+//   max_segment_bytes   1 MiB: every write checks the byte limit, which never
+//                       seals a segment (1000 x 64 bytes)
+//   both                max_age 1 h and max_segment_bytes 1 MiB
+// Counters: ns per write of each kind, and each kind minus `unset`.
+void BM_write_retention(benchmark::State& state) {
+  constexpr int block = 10'000;
+  constexpr std::size_t kinds = 6;
+  const std::array<const char*, kinds> names = {"unset",           "unset_again", "max_age_1h", "max_age_expiring",
+                                                "max_segment_bytes", "both"};
+  constexpr std::size_t expiring = 3;
+  const std::array<memlog::Options, kinds> options = {
+      memlog::Options{.max_segment_size = segment_size},
+      memlog::Options{.max_segment_size = segment_size},
+      memlog::Options{.max_segment_size = segment_size, .max_age = 1h},
+      memlog::Options{.max_segment_size = segment_size, .max_age = 20us},
+      memlog::Options{.max_segment_size = segment_size, .max_segment_bytes = std::size_t{1} << 20},
+      memlog::Options{.max_segment_size = segment_size, .max_segment_bytes = std::size_t{1} << 20, .max_age = 1h},
+  };
+  std::array<std::unique_ptr<Log>, kinds> logs;
+  for (std::size_t k = 0; k < kinds; ++k) logs[k] = std::make_unique<Log>(options[k]);
+  // 64 bytes, the string a user keeps and writes.
+  const std::string kept = R"({"id":"1","type":"benchmark","message":"a record of 64 bytes.."})";
+  if (kept.size() != 64) state.SkipWithError("the record is not 64 bytes");
+
+  std::array<std::int64_t, kinds> ns{};
+  std::int64_t failures = 0;
+  std::int64_t round = 0;
+  double live = 0;
+  for (auto _ : state) {
+    std::int64_t elapsed = 0;
+    for (std::size_t j = 0; j < kinds; ++j) {
+      const auto kind = static_cast<std::size_t>((static_cast<std::size_t>(round) + j) % kinds);
+      Log& log = *logs[kind];
+      const std::int64_t t0 = bench::now_ns();
+      for (int i = 0; i < block; ++i) {
+        auto offset = log.write(kept);
+        failures += offset ? 0 : 1;
+        benchmark::DoNotOptimize(offset);
+      }
+      const std::int64_t t = bench::now_ns() - t0;
+      ns[kind] += t;
+      elapsed += t;
+      if (kind == expiring) live += static_cast<double>(log.stats().records);  // untimed
+    }
+    ++round;
+    state.SetIterationTime(static_cast<double>(elapsed) * 1e-9);
+  }
+  if (failures != 0) state.SkipWithError("write failed");
+  const double writes = static_cast<double>(state.iterations()) * block;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kinds) * block);
+  for (std::size_t k = 0; k < kinds; ++k) {
+    state.counters[std::string("ns_per_write_") + names[k]] = static_cast<double>(ns[k]) / writes;
+    if (k != 0) {
+      state.counters[std::string(names[k]) + "_minus_unset_ns"] = static_cast<double>(ns[k] - ns[0]) / writes;
+    }
+  }
+  state.counters["expiring_live_records"] = live / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_write_retention)->UseManualTime();
+
+// stats() on a log of 1M retained 32-byte records (segment 1<<20), default
+// clock: without max_age (a snapshot of counters) and with max_age = 1 h
+// (nothing expires, but each call reads the clock and searches for the first
+// live record), in alternating blocks of 1000 calls on two such logs.
+void BM_stats(benchmark::State& state) {
+  constexpr int block = 1000;
+  const std::int64_t records = bench::scaled(1'000'000);
+  Log plain({.max_segment_size = std::size_t{1} << 20});
+  Log aged({.max_segment_size = std::size_t{1} << 20, .max_age = 1h});
+  const std::string kept(bench::payload);
+  for (std::int64_t i = 0; i < records; ++i) {
+    if (!plain.write(kept) || !aged.write(kept)) state.SkipWithError("write failed");
+  }
+  if (plain.stats().records != static_cast<std::uint64_t>(records) ||
+      aged.stats().records != static_cast<std::uint64_t>(records)) {
+    state.SkipWithError("records were purged or expired");
+  }
+  std::int64_t ns[2] = {0, 0};
+  std::int64_t round = 0;
+  for (auto _ : state) {
+    std::int64_t elapsed = 0;
+    for (int j = 0; j < 2; ++j) {
+      const int which = static_cast<int>((round + j) % 2);
+      const Log& log = which == 0 ? plain : aged;
+      const std::int64_t t0 = bench::now_ns();
+      for (int i = 0; i < block; ++i) {
+        auto stats = log.stats();
+        benchmark::DoNotOptimize(stats);
+      }
+      const std::int64_t t = bench::now_ns() - t0;
+      ns[which] += t;
+      elapsed += t;
+    }
+    ++round;
+    state.SetIterationTime(static_cast<double>(elapsed) * 1e-9);
+  }
+  const double calls = static_cast<double>(state.iterations()) * block;
+  state.SetItemsProcessed(state.iterations() * 2 * block);
+  state.counters["ns_per_stats_unset"] = static_cast<double>(ns[0]) / calls;
+  state.counters["ns_per_stats_max_age"] = static_cast<double>(ns[1]) / calls;
+  state.counters["records"] = static_cast<double>(records);
+}
+BENCHMARK(BM_stats)->UseManualTime();
 
 }  // namespace
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs memlog's benchmarks (optional) and prints markdown tables: issue 11's
-targets, each beside its same-run baseline; the detail behind them (writes
-under readers, fan-out, paced latency with many streams); and the table
+and issue 13's targets, each beside its same-run baseline; the detail behind
+them (writes under readers, fan-out, paced latency with many streams); and the table
 against the Go original's figures (issue 5). Standard library only.
 
   python3 bench/report.py --run build/bench/bench [--out DIR] [--no-report] [-- <benchmark flags>]
@@ -17,7 +17,7 @@ against the Go original's figures (issue 5). Standard library only.
 
 With --benchmark_repetitions=N, each figure is the median of the N runs
 (--best: the best one; use it only on a machine busy with other work), and
-the issue 11 table shows the range across the runs.
+the issue 11 and 13 tables show the range across the runs.
 """
 
 import argparse
@@ -170,6 +170,36 @@ ISSUE11_ROWS = [
      ("le", 0.216, "README")),
 ]
 
+# Issue 13's targets (time, retention, stats), as ISSUE11_ROWS; a target may
+# also be ("le_plus", n): at most the baseline + n.
+OA = "BM_offset_at/max_age:{}/real_time"
+WR = "BM_write_retention/manual_time"
+ST = "BM_stats/manual_time"
+ML = "BM_memory_large_records/max_segment_bytes_MiB:{}/iterations:1"
+ISSUE13_ROWS = [
+    ("offset_at(t), 1M retained records, random t", "ns", OA.format(0), "real_time", "cost", None, ("le", 200)),
+    ("offset_at(t), the same with max_age 1 h (reads the clock)", "ns", OA.format(1), "real_time", "cost", None, None),
+    ("write(kept 64-byte string), max_age 1 h (nothing expires)", "ns", WR, "ns_per_write_max_age_1h", "cost",
+     ("max_age unset", WR, "ns_per_write_unset"), ("le_plus", 5)),
+    ("write, max_segment_bytes 1 MiB (never seals)", "ns", WR, "ns_per_write_max_segment_bytes", "cost",
+     ("max_age unset", WR, "ns_per_write_unset"), ("le_plus", 5)),
+    ("write, max_age 1 h and max_segment_bytes 1 MiB", "ns", WR, "ns_per_write_both", "cost",
+     ("max_age unset", WR, "ns_per_write_unset"), ("le_plus", 5)),
+    ("write, max_age 20 us (about half a segment live)", "ns", WR, "ns_per_write_max_age_expiring", "cost",
+     ("max_age unset", WR, "ns_per_write_unset"), None),
+    ("records live meanwhile (max_age 20 us, segment 1000)", "records", WR, "expiring_live_records", "cost", None,
+     None),
+    ("write, options unset, a second log (the method's noise)", "ns", WR, "ns_per_write_unset_again", "cost",
+     ("max_age unset", WR, "ns_per_write_unset"), None),
+    ("stats(), 1M records, max_age unset", "ns", ST, "ns_per_stats_unset", "cost", None, None),
+    ("stats(), 1M records, max_age 1 h", "ns", ST, "ns_per_stats_max_age", "cost",
+     ("max_age unset", ST, "ns_per_stats_unset"), None),
+    ("peak heap, 1 GiB as 512 KiB records, max_segment_bytes 64 MiB", "MiB", ML.format(64), "peak_MiB", "cost",
+     ("no byte limit (segment 1024)", ML.format(0), "peak_MiB"), ("le", 130)),
+    ("the same in the allocator's block sizes", "MiB", ML.format(64), "peak_allocator_MiB", "cost",
+     ("no byte limit (segment 1024)", ML.format(0), "peak_allocator_MiB"), None),
+]
+
 # The Go anchor's keys (anchors/go/run.sh) and our figure for each:
 # (key, Go unit, our label, run name, field, our unit, "cost" or "rate").
 GO_ANCHOR_ROWS = [
@@ -318,15 +348,22 @@ def header(runs, context):
     return lines
 
 
-def issue11_table(runs):
-    lines = ["Issue 11: each figure beside the same-run baseline it is read against "
+def fmt_in(v, unit):
+    """fmt, with one decimal for MiB (a heap of 129.0 against a bound of 130)."""
+    return f"{v:,.1f}" if v is not None and unit == "MiB" else fmt(v)
+
+
+def target_table(runs, rows, issue):
+    lines = [f"Issue {issue}: each figure beside the same-run baseline it is read against "
              "(range: lowest-highest across repetitions)", "",
-             "| figure | unit | memlog | range | baseline (same run) | baseline | target (issue 11) | met |",
+             f"| figure | unit | memlog | range | baseline (same run) | baseline | target (issue {issue}) | met |",
              "|---|---|---:|---|---|---:|---|:-:|"]
-    for figure, unit, name, field, kind, base, spec in ISSUE11_ROWS:
+    for figure, unit, name, field, kind, base, spec in rows:
         ours = scaled(value(runs, name, field, kind), unit)
         all_runs = samples(runs, name, field)
-        rng = f"{fmt(scaled(all_runs[0], unit))}-{fmt(scaled(all_runs[-1], unit))}" if len(all_runs) > 1 else ""
+        rng = ""
+        if len(all_runs) > 1:
+            rng = f"{fmt_in(scaled(all_runs[0], unit), unit)}-{fmt_in(scaled(all_runs[-1], unit), unit)}"
         base_label, base_value = "", None
         if base is not None:
             base_label = base[0]
@@ -337,15 +374,26 @@ def issue11_table(runs):
             op, number = spec[0], spec[1]
             note = f" ({spec[2]})" if len(spec) > 2 else ""
             if op == "le":
-                text, limit = f"<= {fmt(number)}{note}", number
+                text, limit = f"<= {fmt_in(number, unit)}{note}", number
             elif op == "ge":
                 text, limit = f">= {fmt(number)}{note}", number
             elif op == "le_x":
                 limit = None if base_value is None else number * base_value
                 text = f"<= {number:g} x {base_label}" + ("" if limit is None else f" = {fmt(limit)}")
-        lines.append(f"| {figure} | {unit} | {fmt(ours)} | {rng} | {base_label} | {fmt(base_value)} | {text} | "
-                     f"{met(ours, kind, limit)} |")
+            elif op == "le_plus":
+                limit = None if base_value is None else base_value + number
+                text = f"<= {base_label} + {number:g}" + ("" if limit is None else f" = {fmt(limit)}")
+        lines.append(f"| {figure} | {unit} | {fmt_in(ours, unit)} | {rng} | {base_label} | "
+                     f"{fmt_in(base_value, unit)} | {text} | {met(ours, kind, limit)} |")
     return lines
+
+
+def issue11_table(runs):
+    return target_table(runs, ISSUE11_ROWS, 11)
+
+
+def issue13_table(runs):
+    return target_table(runs, ISSUE13_ROWS, 13)
 
 
 def detail_tables(runs):
@@ -463,6 +511,7 @@ def go_anchor_table(runs, go):
 def report(runs, context, go=None):
     lines = header(runs, context) + [""]
     lines += issue11_table(runs) + [""]
+    lines += issue13_table(runs) + [""]
     lines += detail_tables(runs) + [""]
     lines += ["Against the Go original's figures from issue 5 (Go 1.19 on the same kind of machine):", ""]
     lines += go_table(runs, context)
