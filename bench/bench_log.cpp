@@ -392,36 +392,49 @@ struct ManualClock {
 };
 
 // offset_at(t) over 1M retained records (segment 1<<20: no rotation),
-// written 1 us apart by the manual clock, for times drawn at random (seeded,
-// nanosecond resolution, so mostly between two records) over the whole
-// range: a binary search whose probes miss the cache as a user's would.
-// /max_age:1 sets max_age = 1 h (nothing expires), so each call also reads
-// the clock (here the manual one) and computes the cutoff. Every answer is
-// checked before the timed loop.
+// stamped by the manual clock, for times drawn at random (seeded, nanosecond
+// resolution, so mostly between two records) over the whole range.
+// /times:0 writes records 1 us apart (the search's best case: its
+// interpolation guesses land on the answer); /times:1 writes them as a bursty
+// source does: exponential gaps (mean 1 us), runs of records with the same
+// time, and a pause of up to a second every thousand records or so, so that
+// guesses miss and the search bisects, its probes missing the cache as a
+// user's would. /max_age:1 sets max_age = 1 h (nothing expires), so each call
+// also reads the clock (here the manual one) and computes the cutoff. Every
+// answer is checked against std::lower_bound before the timed loop.
 void BM_offset_at(benchmark::State& state) {
   const bool with_max_age = state.range(0) != 0;
+  const bool bursty = state.range(1) != 0;
   const std::int64_t records = bench::scaled(1'000'000);
   ManualClock clock;
   const Clock::time_point first = clock.now;
   memlog::Options options{.max_segment_size = std::size_t{1} << 20, .clock = clock.function()};
-  if (with_max_age) options.max_age = 1h;  // 1M us is 17 minutes: nothing expires
+  if (with_max_age) options.max_age = 24h;  // nothing expires, even after the pauses
   Log log(std::move(options));
   const std::string kept(bench::payload);
+  std::mt19937_64 random(13);
+  std::exponential_distribution<double> gap_us(1.0);
+  std::vector<Clock::time_point> created(static_cast<std::size_t>(records));
   for (std::int64_t i = 0; i < records; ++i) {
-    clock.now += 1us;  // record i is created at first + (i + 1) us
+    if (!bursty) {
+      clock.now += 1us;  // record i is created at first + (i + 1) us
+    } else if (random() % 1000 == 0) {
+      clock.now += std::chrono::microseconds(random() % 1'000'000);  // a pause
+    } else if (random() % 4 != 0) {  // else: a record with the same time as the last
+      clock.now += std::chrono::nanoseconds(static_cast<std::int64_t>(gap_us(random) * 1000.0));
+    }
+    created[static_cast<std::size_t>(i)] = clock.now;
     if (!log.write(kept)) state.SkipWithError("write failed");
   }
   if (log.stats().records != static_cast<std::uint64_t>(records)) state.SkipWithError("records were purged");
 
   constexpr std::size_t query_count = std::size_t{1} << 16;
-  std::mt19937_64 random(13);
-  std::uniform_int_distribution<std::int64_t> ns(0, records * 1000);
+  const std::int64_t span_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(clock.now - first).count();
+  std::uniform_int_distribution<std::int64_t> ns(0, span_ns + 1000);
   std::vector<Clock::time_point> queries(query_count);
   for (auto& query : queries) {
-    const std::int64_t n = ns(random);
-    query = first + std::chrono::nanoseconds(n);
-    // The first record created at or after first + n ns: ceil(n / 1000) - 1.
-    const memlog::Offset expected = std::max<std::int64_t>((n + 999) / 1000 - 1, 0);
+    query = first + std::chrono::nanoseconds(ns(random));
+    const auto expected = std::lower_bound(created.begin(), created.end(), query) - created.begin();
     if (log.offset_at(query) != expected) state.SkipWithError("offset_at returned a wrong offset");
   }
 
@@ -433,7 +446,7 @@ void BM_offset_at(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.counters["records"] = static_cast<double>(records);
 }
-BENCHMARK(BM_offset_at)->ArgName("max_age")->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_offset_at)->ArgNames({"max_age", "times"})->ArgsProduct({{0, 1}, {0, 1}})->UseRealTime();
 
 // The write path with and without the retention options, in one run: the
 // user's write (log.write(s), s a 64-byte std::string the caller keeps), the

@@ -1,6 +1,7 @@
 // A log's life as a source: next_offset, offset_at, stats, close, and the
 // streams' reset policies; the sharded log's per-shard API.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <latch>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <condition_variable>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +97,44 @@ TEST_CASE("offset_at finds the first retained record at or after a time", "[life
     CHECK(log.offset_at(at(21)) == latest + 1);
     // Every retained offset is found at its own time.
     for (Offset o = earliest; o <= latest; ++o) CHECK(log.offset_at(at(o - 4)) == o);
+  }
+}
+
+TEST_CASE("offset_at agrees with a plain search whatever the spacing of the times", "[lifetime]") {
+  // Large enough for the interpolating search to guess, with spacings that
+  // make its guesses land on, near and far from the answer.
+  std::mt19937_64 random(17);
+  for (const int shape : {0, 1, 2, 3, 4}) {
+    CAPTURE(shape);
+    auto now = std::make_shared<std::int64_t>(1'000'000);
+    memlog::Log<std::string> log(
+        {.max_segment_size = 3000, .clock = [now] { return TimePoint(std::chrono::nanoseconds(*now)); }});
+    std::vector<TimePoint> created;
+    for (int i = 0; i < 5000; ++i) {  // rotates: 2000 purged, 3000 retained... or fewer
+      switch (shape) {
+        case 0: *now += 1000; break;                                                  // even
+        case 1: *now += random() % 1000 == 0 ? 1'000'000'000 : random() % 2000; break;  // bursts and pauses
+        case 2: *now += i < 4000 ? 0 : 1; break;                                      // mostly one time
+        case 3: *now += static_cast<std::int64_t>(random() % 3) * (i % 500 == 0 ? 1'000'000 : 1); break;
+        default: *now += (i / 1000) % 2 == 0 ? 1 : 1'000'000; break;                  // alternating densities
+      }
+      REQUIRE(log.write("r"));
+      created.push_back(TimePoint(std::chrono::nanoseconds(*now)));
+    }
+    const auto [earliest, latest] = log.range();
+    const auto retained_begin = created.begin() + earliest;
+    const auto expected = [&](TimePoint t) { return static_cast<Offset>(std::lower_bound(retained_begin, created.end(), t) - created.begin()); };
+    const std::int64_t from = created.front().time_since_epoch().count() - 10;
+    const std::int64_t to = created.back().time_since_epoch().count() + 10;
+    for (int q = 0; q < 3000; ++q) {
+      const TimePoint t(std::chrono::nanoseconds(from + static_cast<std::int64_t>(random() % static_cast<std::uint64_t>(to - from))));
+      REQUIRE(log.offset_at(t) == expected(t));
+    }
+    for (Offset o = earliest; o <= latest; o += 7) {  // every record's own time, and just after it
+      const TimePoint t = created[static_cast<std::size_t>(o)];
+      REQUIRE(log.offset_at(t) == expected(t));
+      REQUIRE(log.offset_at(t + 1ns) == expected(t + 1ns));
+    }
   }
 }
 

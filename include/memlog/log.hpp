@@ -503,10 +503,38 @@ class Log {
 
   // Requires rotation_ held shared and [low, high) retained and published:
   // the first offset there whose record was created at or after `t`, else
-  // high. Binary search: `created` never decreases within a log.
+  // high. `created` never decreases within a log, so this is a search: a
+  // few interpolation steps first (a log's timestamps often grow evenly
+  // enough that a guess from the ends lands next to the answer, which saves
+  // most of the cache misses of bisecting a large segment; when they do not,
+  // each guess still narrows the range), then bisection, so the worst case
+  // stays O(log n).
   [[nodiscard]] Offset first_created_from(Offset low, Offset high, Clock::time_point t) const
       MEMLOG_REQUIRES_SHARED(rotation_) {
-    if (t == no_cutoff) return low;
+    if (t == no_cutoff || low == high) return low;
+    // The answer lies in [low, high].
+    for (int step = 0; step < interpolation_steps && high - low > bisect_below; ++step) {
+      const Clock::time_point first = created_at(low);
+      if (first >= t) return low;
+      const Clock::time_point last = created_at(high - 1);
+      if (last < t) return high;
+      // first < t <= last: the answer lies in [low + 1, high - 1]. Doubles:
+      // no overflow whatever the times, and the fraction lies in (0, 1].
+      const double fraction = (static_cast<double>(t.time_since_epoch().count()) -
+                               static_cast<double>(first.time_since_epoch().count())) /
+                              (static_cast<double>(last.time_since_epoch().count()) -
+                               static_cast<double>(first.time_since_epoch().count()));
+      const Offset guess = std::clamp(low + static_cast<Offset>(fraction * static_cast<double>(high - 1 - low)),
+                                      low + 1, high - 1);
+      if (created_at(guess) < t) {
+        low = guess + 1;
+      } else {
+        // The answer is at most the guess: the guess itself when the record
+        // before it is older (a guess that lands on it ends the search).
+        if (created_at(guess - 1) < t) return guess;
+        high = guess - 1;
+      }
+    }
     while (low < high) {
       const Offset middle = low + (high - low) / 2;
       if (created_at(middle) < t) {
@@ -517,6 +545,8 @@ class Log {
     }
     return low;
   }
+  static constexpr int interpolation_steps = 3;
+  static constexpr Offset bisect_below = 64;  // ranges smaller than this are bisected at once
 
   // Appends `item` (a T, or a byte sequence's bytes) and wakes the streams
   // waiting for it. Sizes are already checked.
