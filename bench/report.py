@@ -172,13 +172,17 @@ ISSUE11_ROWS = [
 
 # Issue 13's targets (time, retention, stats), as ISSUE11_ROWS; a target may
 # also be ("le_plus", n): at most the baseline + n.
-OA = "BM_offset_at/max_age:{}/real_time"
+OA = "BM_offset_at/max_age:{}/times:{}/real_time"
 WR = "BM_write_retention/manual_time"
 ST = "BM_stats/manual_time"
 ML = "BM_memory_large_records/max_segment_bytes_MiB:{}/iterations:1"
 ISSUE13_ROWS = [
-    ("offset_at(t), 1M retained records, random t", "ns", OA.format(0), "real_time", "cost", None, ("le", 200)),
-    ("offset_at(t), the same with max_age 1 h (reads the clock)", "ns", OA.format(1), "real_time", "cost", None, None),
+    ("offset_at(t), 1M retained records 1 us apart, random t", "ns", OA.format(0, 0), "real_time", "cost", None,
+     ("le", 200)),
+    ("offset_at(t), the same with max_age set (reads the clock)", "ns", OA.format(1, 0), "real_time", "cost", None,
+     None),
+    ("offset_at(t), 1M records at bursty times (gaps, ties, pauses)", "ns", OA.format(0, 1), "real_time", "cost",
+     None, ("le", 200)),
     ("write(kept 64-byte string), max_age 1 h (nothing expires)", "ns", WR, "ns_per_write_max_age_1h", "cost",
      ("max_age unset", WR, "ns_per_write_unset"), ("le_plus", 5)),
     ("write, max_segment_bytes 1 MiB (never seals)", "ns", WR, "ns_per_write_max_segment_bytes", "cost",
