@@ -1119,9 +1119,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (has_slot_) shared_.release_slot();  // a handler threw before the stream finished
   }
 
+  // Starts serving, on the connection's strand: from then on, everything
+  // that touches the connection runs there.
   void start() {
-    read_request(request_timeout);
-    arm_timer(read_deadline_);
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->read_request(request_timeout);
+      self->arm_timer(self->read_deadline_);
+    });
   }
 
  private:
@@ -1319,9 +1323,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (record.error() != memlog::Errc::timed_out) {
         note_skipped(stream_->position());
         end_stream(record.error());
+      } else {
+        caught_up_ = true;
       }
       return;
     }
+    caught_up_ = false;  // more may be there
   }
 
   // A reset (StreamOptions::reset) jumped over records before `position`
@@ -1386,9 +1393,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (chunked_) buffers_[n++] = net::buffer(crlf);
     }
     if (ended_ && chunked_) buffers_[n++] = net::buffer(last_chunk);
+
+    // A client that keeps up takes the write at once: a non-blocking send
+    // then saves the trip of a completion through the scheduler, once per
+    // delivery. What the socket does not take goes with async_write.
+    std::size_t first = 0;
+    beast::error_code ec;
+    std::size_t sent = socket_.write_some(std::span<const net::const_buffer>(buffers_.data(), n), ec);
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+      client_gone("client gone");
+      return pump();
+    }
+    for (; first < n && sent >= buffers_[first].size(); ++first) sent -= buffers_[first].size();
+    if (first == n) return written();
+    buffers_[first] += sent;
     writing_ = true;
-    net::async_write(socket_, std::span<const net::const_buffer>(buffers_.data(), n), Progress{this},
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_written(ec); });
+    net::async_write(socket_, std::span<const net::const_buffer>(buffers_.data() + first, n - first), Progress{this},
+                     [self = shared_from_this()](beast::error_code error, std::size_t) { self->on_written(error); });
   }
 
   void on_written(beast::error_code ec) {
@@ -1397,13 +1418,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
       client_gone(timed_out_ ? "write timed out" : "client gone");
       return pump();
     }
+    written();
+  }
+
+  // The write is done: wait for more (nothing was left), or gather more on
+  // a later turn of the strand, so that a stream far behind does not keep
+  // its thread from the other connections.
+  void written() {
     head_sent_ = true;
     last_write_ = Clock::now();
     shared_.add_delivered(unsent_);
     unsent_ = 0;
     body_.clear();
     if (ended_) return finish();
-    pump();
+    if (caught_up_) return wait();
+    writing_ = true;  // nothing else writes before the continuation runs
+    last_progress_ = last_write_;
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->writing_ = false;
+      self->pump();
+    });
   }
 
   // Waits for the next record (nothing is available).
@@ -1561,6 +1595,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool streaming_ = false;  // the connection serves a stream
   bool chunked_ = true;
   bool head_sent_ = false;
+  bool caught_up_ = false;  // the last drain() found nothing more
   bool ended_ = false;      // the stream ended: its last message is in body_ or sent
   bool gone_ = false;       // nothing more can be written
   bool timed_out_ = false;  // a write took too long
