@@ -855,3 +855,18 @@ TEST_CASE("a source refuses an invalid config and a log that does not continue i
   memlog::Log<Entry> tiny({.max_record_size = 15});
   CHECK_THROWS_AS(Source(tiny, Config{.key = "k"}, Position{}), std::invalid_argument);
 }
+
+TEST_CASE("a started source reports running at once, before its thread has run", "[redis]") {
+  // Regression: running was set by the thread, so a wait for "!running"
+  // right after start() could return before the source had begun.
+  memlog::Log<Entry> log;
+  Config config;
+  config.key = "k";
+  config.port = memlog_test::free_port();  // nobody there: the source retries
+  config.connect_timeout = 100ms;
+  for (int i = 0; i < 50; ++i) {
+    Source source(log, config, Position{});
+    source.start();
+    CHECK(source.state().running);
+  }
+}

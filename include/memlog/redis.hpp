@@ -200,7 +200,7 @@ struct Skipped {
 
 // A source's state: a snapshot (Source::state()).
 struct State {
-  bool running = false;    // run() is following
+  bool running = false;    // run() is following (or start() was called and its thread has not ended)
   bool connected = false;
   KeyStatus key = KeyStatus::unknown;
   Position last{};         // the last record written (gaps too): restart from here
@@ -571,9 +571,11 @@ class Source {
   ~Source() { stop(); }
 
   // Runs run() on a thread of its own. Throws std::logic_error if it runs.
+  // state().running is true from here on, until the thread ends.
   void start() {
     if (thread_.joinable()) throw std::logic_error("memlog::redis: Source already started");
-    thread_ = std::jthread([this](std::stop_token stop) { static_cast<void>(run(std::move(stop))); });
+    begin_running();
+    thread_ = std::jthread([this](std::stop_token stop) { static_cast<void>(finish_running(follow(std::move(stop)))); });
   }
 
   // Stops the thread start() began and waits for it. Idempotent.
@@ -590,22 +592,8 @@ class Source {
   // after it returned carries on from where it stopped. Throws
   // std::logic_error when a run() is already running.
   std::error_code run(std::stop_token stop) {
-    {
-      memlog::detail::MutexLock lock(mu_);
-      if (state_.running) throw std::logic_error("memlog::redis: Source::run() is already running");
-      state_.running = true;
-    }
-    changed_.notify_all();
-    const std::error_code end = follow(std::move(stop));
-    {
-      memlog::detail::MutexLock lock(mu_);
-      state_.running = false;
-      state_.connected = false;
-      state_.error = end;
-      if (end == memlog::Errc::cancelled) state_.message.clear();
-    }
-    changed_.notify_all();
-    return end;
+    begin_running();
+    return finish_running(follow(std::move(stop)));
   }
 
   // A snapshot of the state.
@@ -628,6 +616,27 @@ class Source {
   [[nodiscard]] const Config& config() const noexcept { return config_; }
 
  private:
+  void begin_running() {
+    {
+      memlog::detail::MutexLock lock(mu_);
+      if (state_.running) throw std::logic_error("memlog::redis: the source is already running");
+      state_.running = true;
+    }
+    changed_.notify_all();
+  }
+
+  std::error_code finish_running(std::error_code end) {
+    {
+      memlog::detail::MutexLock lock(mu_);
+      state_.running = false;
+      state_.connected = false;
+      state_.error = end;
+      if (end == memlog::Errc::cancelled) state_.message.clear();
+    }
+    changed_.notify_all();
+    return end;
+  }
+
   // The follow loop; returns why it ended.
   std::error_code follow(std::stop_token stop) {
     const detail::BlockSigpipe no_sigpipe;
