@@ -17,6 +17,7 @@
 
 #include <memlog/redis.hpp>
 
+#include "redis/fake_server.hpp"
 #include "redis/redis_server.hpp"
 #include "support/catch.hpp"
 
@@ -868,5 +869,45 @@ TEST_CASE("a started source reports running at once, before its thread has run",
     Source source(log, config, Position{});
     source.start();
     CHECK(source.state().running);
+  }
+}
+
+TEST_CASE("replies of the wrong shape, or not RESP at all: counted, the connection made again, never a crash",
+          "[redis]") {
+  memlog::Log<Entry> log;
+  Config config;
+  config.key = "k";
+  config.backoff_initial = 1ms;
+  config.backoff_max = 5ms;
+  config.seed = 15;
+  SECTION("+OK to every command: bad replies") {
+    memlog_test::FakeServer server("+OK\r\n+OK\r\n");
+    config.port = server.port();
+    Source source(log, config, Position{});
+    source.start();
+    const auto state = source.wait_for([](const State& s) { return s.bad_replies >= 3 && s.reconnects >= 2; }, 20s);
+    REQUIRE(state.has_value());
+    CHECK(state->running);
+    CHECK(state->last == Position{});
+    CHECK(log.next_offset() == 0);
+    source.stop();
+    CHECK(source.state().error == memlog::Errc::cancelled);
+  }
+  SECTION("bytes that are not RESP: a protocol error, the connection dropped") {
+    memlog_test::FakeServer server("this is not redis\r\n");
+    config.port = server.port();
+    Source source(log, config, Position{});
+    source.start();
+    const auto state = source.wait_for(
+        [](const State& s) { return s.reconnects >= 2 && s.error == memlog::redis::Errc::connection_failed; }, 20s);
+    REQUIRE(state.has_value());
+    CHECK_FALSE(state->message.empty());
+    CHECK(log.next_offset() == 0);
+  }
+  SECTION("locate() gives up on a reply it cannot use") {
+    memlog_test::FakeServer server("+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
+    config.port = server.port();
+    const auto located = memlog::redis::locate(config, Start::beginning());
+    CHECK(located.error() == memlog::redis::Errc::bad_reply);
   }
 }

@@ -94,6 +94,10 @@
 // is shut down); a backoff wait returns at once; only a connect in progress
 // may take up to Config::connect_timeout. The source only ever calls
 // Log::write, so it never blocks the log's readers.
+// SIGPIPE: hiredis writes with write(2); the source's thread (and locate())
+// block SIGPIPE while they run, so that a write to a server that went away
+// fails the command instead of killing the process. The process's own
+// signal handling is left as it is.
 //
 // Several keys: one Source (and one Log) per key; each key has its own add
 // indexes.
@@ -705,7 +709,7 @@ class Source {
       const detail::Plan plan = detail::plan_batch(cursor_, ids, info.snapshot ? &*info.snapshot : nullptr);
       if (plan.reset) return Errc::stream_reset;
       Tally tally;
-      if (const std::error_code failed = write(batch, plan, tally)) return failed;
+      if (const std::error_code failed = write(batch, plan, tally, link.stop_token())) return failed;
       cursor_.exact = plan.exact;
       backoff.reset();
       update([&](State& s) {
@@ -738,10 +742,15 @@ class Source {
   };
 
   // Writes the batch as the plan says; moves the cursor along.
-  [[nodiscard]] std::error_code write(std::vector<detail::RawEntry>& batch, const detail::Plan& plan, Tally& tally) {
+  [[nodiscard]] std::error_code write(std::vector<detail::RawEntry>& batch, const detail::Plan& plan, Tally& tally,
+                                      const std::stop_token& stop) {
     for (std::size_t i = 0; i <= batch.size(); ++i) {
-      if (i == plan.gap_at) {
+      if (i == plan.gap_at && plan.gap != 0) {
+        // A wide gap (a replica trimmed past) takes a while: a stop ends it,
+        // and the cursor, no longer exact, lets the next run's plan finish it.
+        cursor_.exact = false;
         for (std::uint64_t g = 0; g < plan.gap; ++g) {
+          if (g % 4096 == 4095 && stop.stop_requested()) return memlog::Errc::cancelled;
           if (const std::error_code error = put(Entry{cursor_.id, {}})) return error;
         }
       }
