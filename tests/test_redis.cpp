@@ -911,3 +911,44 @@ TEST_CASE("replies of the wrong shape, or not RESP at all: counted, the connecti
     CHECK(located.error() == memlog::redis::Errc::bad_reply);
   }
 }
+
+TEST_CASE("a source stopped and run again on its log resumes after its last entry; entries trimmed meanwhile are gaps",
+          "[redis][server]") {
+  MEMLOG_REQUIRE_REDIS_SERVER();
+  RedisServer server;
+  Client client(server.port());
+  const Config config = config_for(server);
+  produce(client, "events", 1, 100);
+  const auto located = memlog::redis::locate(config, Start::beginning());
+  REQUIRE(located.has_value());
+  memlog::Log<Entry> log({.start_offset = located->position.offset + 1});
+  Position last;
+  {
+    Source source(log, config, *located);
+    source.start();
+    last = settled(source, {100, 0}).last;
+  }
+  SECTION("nothing trimmed: the next entries follow") {
+    produce(client, "events", 101, 200);
+    Source again(log, config, last);
+    again.start();
+    const State state = settled(again, {200, 0});
+    CHECK(state.skipped.deleted == 0);
+    CHECK(state.exact);
+    for (Offset o = 0; o < 200; ++o) CHECK(log.read(o)->data == expected_entry(static_cast<std::uint64_t>(o) + 1));
+  }
+  SECTION("trimmed past the replica while it was stopped: gaps keep the offsets") {
+    for (std::uint64_t n = 101; n <= 200; ++n) {
+      client.command({"XADD", "events", "MAXLEN", "10", std::to_string(n) + "-0", "n", std::to_string(n), "data",
+                      std::string(n % 7, 'x') + "!"});
+    }
+    Source again(log, config, last);
+    again.start();
+    const State state = settled(again, {200, 0});
+    CHECK(state.skipped.deleted == 90);  // 101..190
+    CHECK(state.exact);
+    CHECK(state.unverified == 0);
+    for (Offset o = 100; o < 190; ++o) CHECK(log.read(o)->data == Entry{{100, 0}, {}});
+    for (Offset o = 190; o < 200; ++o) CHECK(log.read(o)->data == expected_entry(static_cast<std::uint64_t>(o) + 1));
+  }
+}
