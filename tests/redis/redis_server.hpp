@@ -12,7 +12,7 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,8 +31,6 @@
 #include <system_error>
 #include <thread>
 #include <vector>
-
-extern char** environ;
 
 namespace memlog_test {
 
@@ -133,20 +131,29 @@ class RedisServer {
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
     argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-    posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
-    posix_spawn_file_actions_addclose(&actions, pipe_fds[1]);
-    pid_t pid = -1;
-    const int spawned = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(pipe_fds[1]);
-    if (spawned != 0) {
+    // fork and exec rather than posix_spawn, for PR_SET_PDEATHSIG: a test
+    // that crashes takes its server with it. (The signal follows the thread
+    // that forked: start servers on a thread that outlives them.) Between
+    // fork and exec only async-signal-safe calls.
+    const pid_t parent = ::getpid();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      const int error = errno;
       ::close(pipe_fds[0]);
-      throw std::system_error(spawned, std::generic_category(), "posix_spawn " + binary);
+      ::close(pipe_fds[1]);
+      throw std::system_error(error, std::generic_category(), "fork");
     }
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent is gone already
+      ::dup2(pipe_fds[1], 1);
+      ::dup2(pipe_fds[1], 2);
+      ::close(pipe_fds[0]);
+      ::close(pipe_fds[1]);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+    ::close(pipe_fds[1]);
     pid_ = pid;
     {
       std::lock_guard lock(mu_);
