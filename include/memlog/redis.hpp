@@ -39,7 +39,8 @@
 //   - When it cannot yet (a backlog behind an XDEL newer than the
 //     position), it numbers densely, reports `exact = false` and counts the
 //     entries as `unverified`, and writes the gap as soon as an anchor
-//     comes (at the latest when it catches up with the newest entry). Only
+//     comes (at the latest when it reads the newest entry, or, if that was
+//     deleted, the next one added). Only
 //     the entries read in between may carry an offset that differs from
 //     another replica's; where they sit among the deleted ones is something
 //     Redis does not record.
