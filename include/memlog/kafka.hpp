@@ -27,7 +27,9 @@
 //   the replica read them, Kind::too_large for records the replica refused),
 //   with no key, value or headers. A placeholder costs a slot in the log
 //   (its retention counts it) and a few hundred bytes. Readers skip kind !=
-//   Kind::record. A gap wider than Config::max_gap stops the source with
+//   Kind::record. A gap is seen, and filled, when the record after it
+//   arrives: a commit marker at the end of a partition shows as lag 1 until
+//   the next record. A gap wider than Config::max_gap stops the source with
 //   Errc::gap_too_large rather than writing millions of placeholders (a
 //   compacted topic read from its beginning can have such gaps).
 //   TODO(core skip_to): with a core Log::skip_to(offset) that moves
@@ -198,8 +200,9 @@ struct State {
   // memlog::Errc::closed, or a librdkafka error (rdkafka_category()).
   std::error_code error;
   // The last error librdkafka reported, transient ones included (those it
-  // retries by itself): for operators. Empty when none yet.
-  std::string last_error;
+  // retries by itself), as text (its name and librdkafka's reason): for
+  // operators. Empty when none yet. (memlog::redis::State::message likewise.)
+  std::string message;
   std::vector<PartitionState> partitions;  // by partition number
 };
 
@@ -279,7 +282,12 @@ class Source {
       if (std::error_code error = open()) return error;
     }
     set_running(true, {});
-    thread_ = std::jthread([this, outer = std::move(stop)](std::stop_token own) { run(own, outer); });
+    try {
+      thread_ = std::jthread([this, outer = std::move(stop)](std::stop_token own) { run(own, outer); });
+    } catch (const std::system_error& e) {  // no thread to be had
+      set_running(false, e.code());
+      return e.code();
+    }
     return {};
   }
 
@@ -332,7 +340,7 @@ class Source {
       state.connected = connected_;
       state.reconnects = reconnects_;
       state.error = error_;
-      state.last_error = last_error_;
+      state.message = last_error_;
     }
     if (ready() == nullptr) return state;
     for (const auto& partition : partitions_) {
