@@ -1062,6 +1062,23 @@ TEST_CASE("stop() and the stop token end the source promptly, and close() ends i
     CHECK_FALSE(source.state().running);
     CHECK_FALSE(source.state().error);
   }
+  SECTION("a record produced while the source waits reaches the log at once, not at the poll's timeout") {
+    Source source(config);
+    REQUIRE(source.start());
+    REQUIRE(watch.wait([](const State& s) { return s.connected; }));
+    // A first record, so that the producer's own start (connections, its
+    // idempotent producer id: up to a second on the mock) is not timed.
+    Producer producer(cluster);
+    producer.produce(topic, 0, "warm");
+    producer.flush();
+    REQUIRE(wait_for_offset(source.log(0), 0));
+    const auto begin = Clock::now();
+    producer.produce(topic, 0, "now");
+    REQUIRE(wait_for_offset(source.log(0), 1));
+    const auto took = Clock::now() - begin;
+    CAPTURE(std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+    CHECK(took < 500ms);  // the source's poll waits up to 1 s for a batch
+  }
   SECTION("the stop token given to start()") {
     std::stop_source stop;
     Source source(config);
