@@ -215,3 +215,32 @@ TEST_CASE("try_next never waits and does not end the stream", "[async]") {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("a stream's read_ahead option bounds its read-ahead and is validated", "[async][read_ahead]") {
+  memlog::Log<std::string> log({.max_segment_size = 8});
+  CHECK_THROWS_AS(log.stream(0, {}, {.read_ahead = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(log.stream(0, {}, {.read_ahead = memlog::max_read_ahead + 1}), std::invalid_argument);
+  for (const std::size_t read_ahead : {std::size_t{1}, std::size_t{3}, memlog::max_read_ahead}) {
+    CAPTURE(read_ahead);
+    memlog::Log<std::string> fresh({.max_segment_size = 1000});
+    for (int i = 0; i < 600; ++i) REQUIRE(fresh.write(std::to_string(i)));
+    auto stream = fresh.stream(0, {}, {.read_ahead = read_ahead});
+    for (int i = 0; i < 600; ++i) REQUIRE(stream.next()->data == std::to_string(i));
+    CHECK(stream.try_next().error() == Errc::timed_out);  // caught up: gives its read-ahead back
+    REQUIRE(fresh.write("600"));
+    CHECK(stream.try_next()->data == "600");
+  }
+}
+
+TEST_CASE("a stream hands out the stop token it was made with", "[async]") {
+  memlog::Log<std::string> log;
+  std::stop_source stop;
+  auto stream = log.stream(0, stop.get_token());
+  CHECK_FALSE(stream.get_stop_token().stop_requested());
+  stop.request_stop();
+  CHECK(stream.get_stop_token().stop_requested());
+}
+
+}  // namespace

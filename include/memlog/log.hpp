@@ -393,11 +393,15 @@ class Log {
     return Stream<T>(*this, start, std::move(stop), StreamOptions{});
   }
 
-  // The same, with a reset policy for a purged position and a spin of its
-  // own (see StreamOptions). Throws std::invalid_argument for a negative
-  // spin or one that would overflow steady_clock.
+  // The same, with a reset policy for a purged position, a spin and a
+  // read-ahead of its own (see StreamOptions). Throws std::invalid_argument
+  // for a negative spin or one that would overflow steady_clock, or a
+  // read_ahead outside [1, max_read_ahead].
   [[nodiscard]] Stream<T> stream(Offset start, std::stop_token stop, StreamOptions options) const& {
     if (options.spin) detail::validate_spin(*options.spin, "StreamOptions::spin");
+    if (options.read_ahead == 0 || options.read_ahead > max_read_ahead) {
+      throw std::invalid_argument("memlog: StreamOptions::read_ahead must be in [1, max_read_ahead]");
+    }
     return Stream<T>(*this, start, std::move(stop), options);
   }
 

@@ -43,11 +43,20 @@ enum class Reset {
   latest,    // go on from the next record written
 };
 
+// Records a stream reads ahead at most, by default, and at most at all.
+inline constexpr std::size_t default_read_ahead = 256;
+inline constexpr std::size_t max_read_ahead = std::size_t{1} << 16;
+
 // Per-stream options: Log::stream(start, stop, StreamOptions{...}).
 struct StreamOptions {
   Reset reset = Reset::none;
   // This stream's spin before it parks; empty: Options::stream_spin.
   std::optional<std::chrono::nanoseconds> spin{};
+  // In [1, max_read_ahead]: how many records the stream copies ahead at
+  // most while it is behind (it starts at 32, or this if smaller, and gives
+  // the rest back once it has caught up). A server with many streams that
+  // sends a batch per write anyway may choose less.
+  std::size_t read_ahead = default_read_ahead;
 };
 
 namespace detail {

@@ -50,8 +50,9 @@ class Log;
 // record is ever skipped.
 //
 // Blocking: next() blocks. A stream that is behind reads ahead under one
-// shared hold of the log (32 records at first, growing to 256 while it stays
-// behind), so it holds up to that many records of its own; a record read
+// shared hold of the log (32 records at first, growing to 256, or
+// StreamOptions::read_ahead, while it stays behind, and back to 32 once it
+// has caught up), so it holds up to that many records of its own; a record read
 // ahead is still checked against the purge (and, with max_age, against the
 // clock) before it is returned. At the end
 // of the log it spins up to its spin (StreamOptions::spin, else
@@ -64,10 +65,11 @@ class Stream {
  public:
   class iterator;
 
-  // Records copied per refill of the read-ahead at first, and at most: a
-  // live stream holds at most read_ahead Ts, an ended one none.
+  // Records copied per refill of the read-ahead at first, and at most by
+  // default (StreamOptions::read_ahead): a live stream holds at most that
+  // many Ts (its initial number once it has caught up), an ended one none.
   static constexpr std::size_t initial_read_ahead = 32;
-  static constexpr std::size_t read_ahead = 256;
+  static constexpr std::size_t read_ahead = default_read_ahead;
 
   // Streams come from Log::stream().
   Stream(const Stream&) = delete;
@@ -81,6 +83,7 @@ class Stream {
         stop_(std::move(other.stop_)),
         reset_(other.reset_),
         spin_(other.spin_),
+        read_ahead_(other.read_ahead_),
         skipped_(other.skipped_),
         error_(std::exchange(other.error_, make_error_code(Errc::cancelled))),
         buffer_(std::move(other.buffer_)),
@@ -99,6 +102,7 @@ class Stream {
       stop_ = std::move(other.stop_);
       reset_ = other.reset_;
       spin_ = other.spin_;
+      read_ahead_ = other.read_ahead_;
       skipped_ = other.skipped_;
       error_ = std::exchange(other.error_, make_error_code(Errc::cancelled));
       buffer_ = std::move(other.buffer_);
@@ -170,6 +174,10 @@ class Stream {
   // Log::cancel_wait for this stream's log.
   bool cancel_wait(AsyncWaiter& waiter) const noexcept { return log_ != nullptr && log_->cancel_wait(waiter); }
 
+  // The stop token the stream was created with (an asynchronous reader
+  // watches it while its waiter is armed: see AsyncWaiter).
+  [[nodiscard]] std::stop_token get_stop_token() const noexcept { return stop_; }
+
   // Why the stream ended; empty while it is live.
   [[nodiscard]] std::error_code error() const noexcept { return error_; }
 
@@ -195,7 +203,8 @@ class Stream {
         position_(start),
         stop_(std::move(stop)),
         reset_(options.reset),
-        spin_(options.spin.value_or(log.options().stream_spin)) {
+        spin_(options.spin.value_or(log.options().stream_spin)),
+        read_ahead_(options.read_ahead) {
     log.stream_born();
   }
 
@@ -264,6 +273,10 @@ class Stream {
       }
       // No record will ever have offset INT64_MAX.
       if (position_ == std::numeric_limits<Offset>::max()) return end_with(Errc::offset_overflow);
+      // Caught up (not waiting for a batch behind a busy writer): give back
+      // what the read-ahead grew to while behind, so that ten thousand idle
+      // streams hold ten thousand small buffers.
+      if (last_batch_ < batch_threshold) shrink_read_ahead();
       if (deadline == &never_wait) return Errc::timed_out;
       // Behind a busy writer, wait for as many records as the last refill
       // found, or at most batch_wait: one wake-up then delivers a batch
@@ -277,7 +290,7 @@ class Stream {
       if (last_batch_ >= batch_threshold) {
         batch_until = std::chrono::steady_clock::now() + batch_wait;
         if (deadline == nullptr || *deadline > batch_until) {
-          const auto more = static_cast<Offset>(std::min<std::size_t>(last_batch_, read_ahead)) - 1;
+          const auto more = static_cast<Offset>(std::min<std::size_t>(last_batch_, read_ahead_)) - 1;
           last = position_ + std::min(more, std::numeric_limits<Offset>::max() - 1 - position_);
           until = &batch_until;
         }
@@ -311,6 +324,19 @@ class Stream {
     return {};
   }
 
+  // Gives back a read-ahead that grew while the stream was behind. Requires
+  // an empty read-ahead (nothing buffered to deliver).
+  void shrink_read_ahead() {
+    if constexpr (batched) {  // else one record at a time: nothing to give back
+      const std::size_t initial = std::min(initial_read_ahead, read_ahead_);
+      if (buffer_.capacity() <= initial) return;
+      std::vector<Record<T>> smaller;
+      smaller.resize(initial);  // may throw: the old buffer stays, which is fine
+      buffer_.swap(smaller);
+      full_ = false;
+    }
+  }
+
   // Moves past the record peek() returned.
   void consume() noexcept {
     ++head_;
@@ -322,10 +348,10 @@ class Stream {
     head_ = tail_ = 0;
     if constexpr (batched) {
       if (buffer_.empty()) {
-        buffer_.resize(initial_read_ahead);
-      } else if (full_ && buffer_.size() < read_ahead) {
+        buffer_.resize(std::min(initial_read_ahead, read_ahead_));
+      } else if (full_ && buffer_.size() < read_ahead_) {
         // The last refill came back full: the stream is behind a busy writer.
-        buffer_.resize(buffer_.size() * 2);
+        buffer_.resize(std::min(buffer_.size() * 2, read_ahead_));
       }
       const auto result = log_->read_batch(position_, buffer_);
       tail_ = result.count;
@@ -356,6 +382,7 @@ class Stream {
   std::stop_token stop_;
   Reset reset_ = Reset::none;
   std::chrono::nanoseconds spin_{};
+  std::size_t read_ahead_ = read_ahead;
   std::uint64_t skipped_ = 0;
   std::error_code error_;
   std::vector<Record<T>> buffer_;  // read-ahead: buffer_[head_, tail_) are position() on
