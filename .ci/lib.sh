@@ -6,9 +6,11 @@
 # Recommends of clang) and llvm-symbolizer (llvm-14, which clang only
 # recommends through llvm-14-dev) would otherwise be missing on a fresh
 # Debian 12. Without the symbolizer, sanitizer reports have no function names
-# and TSan's function-name suppressions (examples/http_stream/tsan.supp) do
-# not match: a fresh Debian 12 run failed the TSan stage that way.
-PACKAGES="cmake make g++ clang libclang-rt-14-dev llvm-14 catch2 libbenchmark-dev python3 pkg-config libcpp-httplib-dev curl chromium libboost-dev libasio-dev redis-server libhiredis-dev librdkafka-dev"
+# and TSan's function-name suppressions (for uninstrumented libraries) do not match:
+# a fresh Debian 12 run failed the TSan stage that way. Boost (Asio, Beast)
+# and standalone Asio: the asynchronous adapter and the HTTP example; Redis,
+# hiredis and librdkafka: the replica sources and their tests.
+PACKAGES="cmake make g++ clang libclang-rt-14-dev llvm-14 catch2 libbenchmark-dev python3 pkg-config curl chromium libboost-dev libasio-dev redis-server libhiredis-dev librdkafka-dev"
 
 # Installs whichever of $PACKAGES are not installed yet.
 memlog_install_packages() {
