@@ -56,10 +56,13 @@
 //   (reconnect.backoff.ms, reconnect.backoff.max.ms), and follows leader
 //   changes. The source consumes with a manually assigned position (no
 //   consumer group is joined, no offset committed: each replica is one
-//   independent consumer) and checks every record against its log: a record
-//   below next_offset() is a redelivery and is dropped (counted), one above it
-//   leaves a gap. So it resumes after the last offset written, whatever the
-//   broker does: no loss, duplicate or reordering. When the broker has
+//   independent consumer; librdkafka still looks up the coordinator of its
+//   group.id, so with ACLs the replica's principal needs DESCRIBE on that
+//   group, "memlog-replica" unless Config::properties sets another) and
+//   checks every record against its log: a record below next_offset() is a
+//   redelivery and is dropped (counted), one above it leaves a gap. So it
+//   resumes after the last offset written, whatever the broker does: no
+//   loss, duplicate or reordering. When the broker has
 //   deleted the replica's position (retention outran it) the missing records
 //   become Kind::lost placeholders and the source goes on from the broker's
 //   earliest record; when the broker's log ends below the replica's position
@@ -86,7 +89,8 @@
 // start(), stop() or close(). Destroying a Source destroys its logs: their
 // streams must be gone first, as for any Log.
 //
-// This header includes <librdkafka/rdkafka.h>, and so its RD_* macros.
+// This header includes <librdkafka/rdkafka.h>, and so its RD_* macros and
+// the system headers it includes (<sys/types.h>, <sys/socket.h>, ...).
 
 #include <librdkafka/rdkafka.h>
 
