@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-BINARIES = ["bench_log", "bench_stream", "bench_sharded", "bench_memory", "bench_clock"]
+BINARIES = ["bench_log", "bench_stream", "bench_sharded", "bench_memory", "bench_clock", "bench_redis", "bench_kafka"]
 
 # (figure, benchmark run name, field or counter, unit, Go figure or None,
 #  "cost" (lower is better) or "rate" (higher is better), target text, target check)
@@ -202,6 +202,30 @@ ISSUE13_ROWS = [
      ("no byte limit (segment 1024)", ML.format(0), "peak_MiB"), ("le", 130)),
     ("the same in the allocator's block sizes", "MiB", ML.format(64), "peak_allocator_MiB", "cost",
      ("no byte limit (segment 1024)", ML.format(0), "peak_allocator_MiB"), None),
+]
+
+# Issue 15's figures (replicas of Redis Streams and Kafka), each beside the
+# plain client of the engine measured in the same run; absent when
+# bench_redis / bench_kafka were not built (no redis-server, no librdkafka).
+RT = "BM_redis_throughput/iterations:1/manual_time"
+RL = "BM_redis_latency/iterations:1/manual_time"
+KT = "BM_kafka_throughput/iterations:1/manual_time"
+KL = "BM_kafka_latency/fetch_wait_ms:1/interval_us:1000/iterations:1/manual_time"
+ISSUE15_ROWS = [
+    ("Redis: 1M pipelined 32-byte XADDs, records/s reaching memlog", "records/s", RT, "records_per_s", "rate",
+     ("the producer's XADD/s", RT, "xadd_per_s"), None),
+    ("Redis: a 1M-entry backlog read by a replica", "records/s", RT, "catchup_per_s", "rate",
+     ("plain XREAD client", RT, "plain_catchup_per_s"), None),
+    ("Redis: XADD to memlog, p50", "us", RL, "p50_us", "cost", ("plain XREAD BLOCK client", RL, "plain_p50_us"),
+     ("le_x", 1.2)),
+    ("Redis: XADD to memlog, p99", "us", RL, "p99_us", "cost", ("plain XREAD BLOCK client", RL, "plain_p99_us"),
+     None),
+    ("Kafka (mock cluster): 1M 32-byte messages, 16 partitions, records/s reaching memlog", "records/s", KT,
+     "records_per_s", "rate", ("plain librdkafka consumer", KT, "plain_per_s"), None),
+    ("Kafka: produce to memlog, p50 (fetch.wait.max.ms 1, 1 msg/ms)", "us", KL, "p50_us", "cost",
+     ("plain librdkafka consumer", KL, "plain_p50_us"), None),
+    ("Kafka: produce to memlog, p99", "us", KL, "p99_us", "cost", ("plain librdkafka consumer", KL, "plain_p99_us"),
+     None),
 ]
 
 # The Go anchor's keys (anchors/go/run.sh) and our figure for each:
@@ -400,6 +424,12 @@ def issue13_table(runs):
     return target_table(runs, ISSUE13_ROWS, 13)
 
 
+def issue15_table(runs):
+    if not any(name in runs for name in (RT, RL, KT, KL)):
+        return ["Issue 15: bench_redis and bench_kafka did not run (redis-server or librdkafka missing)"]
+    return target_table(runs, ISSUE15_ROWS, 15)
+
+
 def detail_tables(runs):
     lines = ["Single-write latency while R threads call read_batch(…, 1000) flat out "
              "(default segment 1024; 1 s of writes with a kept std::string; one clock read per write included):", "",
@@ -516,6 +546,7 @@ def report(runs, context, go=None):
     lines = header(runs, context) + [""]
     lines += issue11_table(runs) + [""]
     lines += issue13_table(runs) + [""]
+    lines += issue15_table(runs) + [""]
     lines += detail_tables(runs) + [""]
     lines += ["Against the Go original's figures from issue 5 (Go 1.19 on the same kind of machine):", ""]
     lines += go_table(runs, context)
