@@ -1,8 +1,15 @@
 // http_stream_server: serves a memlog::Log over HTTP.
 //
-// A producer thread (standing in for a durable event source) writes JSON
-// events into a memlog::Log<std::string>; remote clients read them at their
-// own pace:
+// The log's source is one of (--source):
+//   (default)                  a producer thread writing synthetic JSON events into a
+//                              memlog::Log<std::string> (--rate, --count)
+//   redis://HOST[:PORT]/KEY    a read replica of a Redis stream (memlog::redis::Replica,
+//                              from the oldest entry Redis retains)
+//   kafka://BROKER[,BROKER...]/TOPIC[?PROPERTY=VALUE&...]
+//                              a read replica of every partition of a Kafka topic
+//                              (memlog::kafka::Source, from the earliest retained
+//                              record; the query's pairs are librdkafka properties)
+// Remote clients read the log at their own pace:
 //
 //   GET /                      a tiny HTML page that shows the live stream (EventSource)
 //   GET /range                 {"earliest":E,"latest":L}
@@ -18,21 +25,33 @@
 //                              slow-reader policy (memlog::Reset, default none)
 //   GET /stream?...&format=ndjson
 //                              the same stream as newline-delimited JSON
-//   GET /stats                 the log's stats() and the server's own counters
+//   GET /stats                 the log's stats(), the server's own counters and the
+//                              source's state
+// With a Kafka source, each of these takes ?partition=N (default 0; 400 for a
+// partition the topic does not have).
+//
+// What a source changes (see "Records" below): the record's JSON, the SSE
+// id (the synthetic log's offset; a Redis entry ID; a Kafka offset) and so
+// what Last-Event-ID means. Offsets (`from`, /range, "offset") are memlog
+// offsets everywhere: the Redis entry's add index, the Kafka offset, equal
+// on every replica. Records a replica holds only as placeholders (a Redis
+// gap, a Kafka gap/lost/too_large offset) are never sent.
 //
 // Built on Boost.Beast and Boost.Asio: --threads I/O threads run every
 // connection, and no connection has a thread of its own. A streaming client
-// waits for its next record without a thread (memlog's AsyncWaiter, behind
-// an asynchronous next()); when records are there, the connection takes all
-// it can (Stream::try_next) up to a bound and sends them in one write, so a
-// client slower than the producer gets fewer, larger writes rather than one
-// per record. The parsing, the JSON and the choice of a start offset do not
-// depend on the HTTP library. SIGINT/SIGTERM stop the producer and close the
-// log: every stream delivers what was written, sends an `end` event and
-// ends; a stream still running after the grace period is cancelled through
-// one std::stop_source. Then the server stops and exits 0.
+// waits for its next record without a thread (memlog::async_next,
+// <memlog/asio.hpp>); when records are there, the connection takes all it
+// can (Stream::try_next) up to a bound and sends them in one write, so a
+// client slower than the log gets fewer, larger writes rather than one per
+// record. The serving code is a template on the log's record type; the
+// parsing, the JSON and the choice of a start offset do not depend on the
+// HTTP library. SIGINT/SIGTERM stop the source and close the log: every
+// stream delivers what was written, sends an `end` event and ends; a stream
+// still running after the grace period is cancelled through one
+// std::stop_source. Then the server stops and exits 0.
 //
 // Run: http_stream_server --port 8080 --rate 10
+//      http_stream_server --port 8080 --source redis://127.0.0.1:6379/events
 //      curl -N http://127.0.0.1:8080/stream?from=0
 
 // Before Asio: Boost 1.74's headers use std::exchange without including it.
@@ -56,7 +75,14 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <memlog/asio.hpp>
 #include <memlog/memlog.hpp>
+#if MEMLOG_HTTP_STREAM_REDIS
+#include <memlog/redis.hpp>
+#endif
+#if MEMLOG_HTTP_STREAM_KAFKA
+#include <memlog/kafka.hpp>
+#endif
 
 #include <pthread.h>
 #include <signal.h>
@@ -65,6 +91,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -92,8 +119,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using SystemTime = std::chrono::system_clock::time_point;
-using EventLog = memlog::Log<std::string>;
-using EventRecord = memlog::Record<std::string>;
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -263,7 +288,94 @@ std::optional<memlog::Offset> parse_offset(std::string_view text) {
 // ---------------------------------------------------------------------------
 // Command line
 
+// Where the log's records come from (--source).
+struct SourceSpec {
+  enum class Kind { synthetic, redis, kafka };
+  Kind kind = Kind::synthetic;
+  std::string host;     // redis
+  int port = 6379;      // redis
+  std::string key;      // redis: the stream key
+  std::string brokers;  // kafka: bootstrap.servers
+  std::string topic;    // kafka
+  std::vector<std::pair<std::string, std::string>> properties;  // kafka: librdkafka properties
+};
+
+std::string percent_decode(std::string_view text, bool plus_is_space);
+
+// redis://HOST[:PORT]/KEY or kafka://BROKER[,BROKER...]/TOPIC[?NAME=VALUE&...]
+// (KEY, TOPIC and the pairs percent-decoded); nullopt (and why) otherwise.
+std::optional<SourceSpec> parse_source(std::string_view url, std::string& why) {
+  SourceSpec spec;
+  std::string_view rest;
+  if (url.starts_with("redis://")) {
+    spec.kind = SourceSpec::Kind::redis;
+    rest = url.substr(8);
+  } else if (url.starts_with("kafka://")) {
+    spec.kind = SourceSpec::Kind::kafka;
+    rest = url.substr(8);
+  } else {
+    why = "a source is redis://HOST[:PORT]/KEY or kafka://BROKER[,BROKER...]/TOPIC";
+    return std::nullopt;
+  }
+  const std::size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+    why = "the source needs a host and a key or topic";
+    return std::nullopt;
+  }
+  const std::string_view authority = rest.substr(0, slash);
+  std::string_view path = rest.substr(slash + 1);
+  if (spec.kind == SourceSpec::Kind::redis) {
+    // [v6 address]:port, host:port, or a host alone.
+    const std::size_t colon = authority.rfind(':');
+    const bool bracketed = authority.starts_with('[');
+    const bool has_port = colon != std::string_view::npos && (!bracketed || colon > authority.find(']'));
+    std::string_view host = has_port ? authority.substr(0, colon) : authority;
+    if (bracketed && host.size() >= 2 && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+    if (has_port) {
+      const auto port = parse_int<int>(authority.substr(colon + 1));
+      if (!port || *port <= 0 || *port > 65535) {
+        why = "the Redis port must be in 1..65535";
+        return std::nullopt;
+      }
+      spec.port = *port;
+    }
+    if (host.empty()) {
+      why = "the source needs a host";
+      return std::nullopt;
+    }
+    spec.host = std::string(host);
+    spec.key = percent_decode(path, false);
+    return spec;
+  }
+  spec.brokers = std::string(authority);
+  const std::size_t question = path.find('?');
+  if (question != std::string_view::npos) {
+    std::string_view query = path.substr(question + 1);
+    path = path.substr(0, question);
+    while (!query.empty()) {
+      const std::size_t amp = query.find('&');
+      const std::string_view piece = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      const std::size_t eq = piece.find('=');
+      if (piece.empty()) continue;
+      if (eq == std::string_view::npos || eq == 0) {
+        why = "a Kafka property is NAME=VALUE";
+        return std::nullopt;
+      }
+      spec.properties.emplace_back(percent_decode(piece.substr(0, eq), false),
+                                   percent_decode(piece.substr(eq + 1), false));
+    }
+  }
+  spec.topic = percent_decode(path, false);
+  if (spec.topic.empty()) {
+    why = "the source needs a topic";
+    return std::nullopt;
+  }
+  return spec;
+}
+
 struct Config {
+  SourceSpec source;                 // --source (default: the synthetic producer)
   int port = 8080;                   // 0: pick a free port
   double rate = 10.0;                // events per second written by the producer
   std::uint64_t count = 0;           // stop producing after this many events (0: never)
@@ -279,10 +391,14 @@ struct Config {
 };
 
 constexpr std::string_view usage =
-    "usage: http_stream_server [--port N] [--rate EVENTS_PER_S] [--count N]\n"
+    "usage: http_stream_server [--port N] [--source URL] [--rate EVENTS_PER_S] [--count N]\n"
     "                          [--segment RECORDS] [--max-bytes BYTES] [--max-age DURATION]\n"
     "                          [--max-streams N] [--threads N] [--heartbeat-ms MS] [--grace-ms MS]\n"
     "  --port         TCP port on 127.0.0.1 (0: pick a free one); default 8080\n"
+    "  --source       where the records come from: redis://HOST[:PORT]/KEY (a replica of a\n"
+    "                 Redis stream), kafka://BROKER[,BROKER...]/TOPIC[?NAME=VALUE&...] (a\n"
+    "                 replica of a Kafka topic; NAME=VALUE: librdkafka properties);\n"
+    "                 default: a synthetic producer (--rate, --count)\n"
     "  --rate         events per second the producer writes (> 0); default 10\n"
     "  --count        stop producing after N events (0: never); default 0\n"
     "  --segment      records per memlog segment (the log keeps 1-2 segments); default 1024\n"
@@ -305,7 +421,14 @@ std::optional<Config> parse_args(int argc, char** argv) {
     std::string_view name = args[i];
     std::string_view value;
     if (name == "-h" || name == "--help") {
-      std::cout << usage;
+      std::cout << usage << "sources built in: synthetic"
+#if MEMLOG_HTTP_STREAM_REDIS
+                << " redis"
+#endif
+#if MEMLOG_HTTP_STREAM_KAFKA
+                << " kafka"
+#endif
+                << "\n";
       std::exit(0);
     }
     if (const auto eq = name.find('='); eq != std::string_view::npos) {
@@ -319,7 +442,16 @@ std::optional<Config> parse_args(int argc, char** argv) {
     }
 
     bool ok = false;
-    if (name == "--port") {
+    if (name == "--source") {
+      std::string why;
+      auto spec = parse_source(value, why);
+      if (!spec) {
+        std::cerr << "error: invalid value for --source: '" << value << "': " << why << "\n" << usage;
+        return std::nullopt;
+      }
+      config.source = std::move(*spec);
+      ok = true;
+    } else if (name == "--port") {
       const auto v = parse_int<int>(value);
       ok = v && *v >= 0 && *v <= 65535;
       if (ok) config.port = *v;
@@ -405,34 +537,224 @@ void append_offset(std::string& out, memlog::Offset offset) {
   out.append(buf, end);
 }
 
-// A JSON string literal for `text` (quotes included).
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
+// The length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no
+// overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+std::size_t utf8_sequence(std::string_view text, std::size_t i) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xBF;  // the range of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // overlong
+    if (lead == 0xED) high = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // overlong
+    if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (text.size() - i < length) return 0;
+  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
+  for (std::size_t k = 2; k < length; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  }
+  return length;
+}
+
+// `text` as a JSON string literal (quotes included). JSON text is UTF-8:
+// a byte that is not part of a well-formed UTF-8 sequence (binary data in
+// a Kafka key, say) becomes U+FFFD, so the output is always valid JSON.
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char esc[8];
-          std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-          out += esc;
-        } else {
-          out += c;
-        }
+      case '"': out += "\\\""; ++i; continue;
+      case '\\': out += "\\\\"; ++i; continue;
+      case '\n': out += "\\n"; ++i; continue;
+      case '\r': out += "\\r"; ++i; continue;
+      case '\t': out += "\\t"; ++i; continue;
+      default: break;
+    }
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+      out += esc;
+      ++i;
+      continue;
+    }
+    const std::size_t length = utf8_sequence(text, i);
+    if (length == 0) {
+      out += "\\ufffd";
+      ++i;
+    } else {
+      out.append(text, i, length);
+      i += length;
     }
   }
   out += '"';
+}
+
+std::string json_string(std::string_view text) {
+  std::string out;
+  append_json_string(out, text);
   return out;
 }
 
+// Appends `text` to `out` without its insignificant white space when it is
+// one JSON text (RFC 8259: any value, UTF-8, at most 64 levels deep), and
+// returns true; else leaves `out` as it was and returns false. Compact, so
+// that it fits on one SSE data: line.
+class JsonCompactor {
+ public:
+  static bool append(std::string& out, std::string_view text) {
+    const std::size_t size = out.size();
+    JsonCompactor compactor(out, text);
+    compactor.space();
+    if (compactor.value(0)) {
+      compactor.space();
+      if (compactor.at_ == text.size()) return true;
+    }
+    out.resize(size);
+    return false;
+  }
+
+ private:
+  JsonCompactor(std::string& out, std::string_view text) noexcept : out_(out), text_(text) {}
+
+  static constexpr int max_depth = 64;
+
+  [[nodiscard]] bool more() const noexcept { return at_ < text_.size(); }
+  [[nodiscard]] char peek() const noexcept { return text_[at_]; }
+
+  void space() noexcept {
+    while (more() && (peek() == ' ' || peek() == '\t' || peek() == '\n' || peek() == '\r')) ++at_;
+  }
+
+  bool take(char c) {
+    if (!more() || peek() != c) return false;
+    out_ += c;
+    ++at_;
+    return true;
+  }
+
+  bool value(int depth) {
+    if (!more() || depth > max_depth) return false;
+    switch (peek()) {
+      case '{': return members(depth);
+      case '[': return elements(depth);
+      case '"': return string();
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return number();
+    }
+  }
+
+  bool members(int depth) {
+    take('{');
+    space();
+    if (take('}')) return true;
+    while (true) {
+      space();
+      if (!string()) return false;
+      space();
+      if (!take(':')) return false;
+      space();
+      if (!value(depth + 1)) return false;
+      space();
+      if (take('}')) return true;
+      if (!take(',')) return false;
+    }
+  }
+
+  bool elements(int depth) {
+    take('[');
+    space();
+    if (take(']')) return true;
+    while (true) {
+      space();
+      if (!value(depth + 1)) return false;
+      space();
+      if (take(']')) return true;
+      if (!take(',')) return false;
+    }
+  }
+
+  bool string() {
+    if (!take('"')) return false;
+    while (more()) {
+      const char c = peek();
+      if (c == '"') return take('"');
+      if (static_cast<unsigned char>(c) < 0x20) return false;
+      if (c == '\\') {
+        take('\\');
+        if (!more()) return false;
+        const char e = peek();
+        if (e == 'u') {
+          take('u');
+          for (int k = 0; k < 4; ++k) {
+            if (!more() || !std::isxdigit(static_cast<unsigned char>(peek()))) return false;
+            out_ += text_[at_++];
+          }
+        } else if (std::string_view("\"\\/bfnrt").find(e) != std::string_view::npos) {
+          take(e);
+        } else {
+          return false;
+        }
+        continue;
+      }
+      const std::size_t length = utf8_sequence(text_, at_);
+      if (length == 0) return false;
+      out_.append(text_, at_, length);
+      at_ += length;
+    }
+    return false;
+  }
+
+  bool literal(std::string_view word) {
+    if (text_.substr(at_, word.size()) != word) return false;
+    out_ += word;
+    at_ += word.size();
+    return true;
+  }
+
+  bool digits() {
+    const std::size_t first = at_;
+    while (more() && peek() >= '0' && peek() <= '9') out_ += text_[at_++];
+    return at_ > first;
+  }
+
+  bool number() {
+    take('-');
+    if (take('0')) {
+      // no leading zeros
+    } else if (!more() || peek() < '1' || peek() > '9' || !digits()) {
+      return false;
+    }
+    if (take('.') && !digits()) return false;
+    if (more() && (peek() == 'e' || peek() == 'E')) {
+      take(peek());
+      if (more() && (peek() == '+' || peek() == '-')) take(peek());
+      if (!digits()) return false;
+    }
+    return true;
+  }
+
+  std::string& out_;
+  std::string_view text_;
+  std::size_t at_ = 0;
+};
+
 // {"offset":N,"created":"...","data":{...}}. The producer writes JSON
-// documents, so `data` is embedded as is; a log of arbitrary text would go
-// through json_string() instead.
-void append_record_json(std::string& out, const EventRecord& record) {
+// documents, so `data` is embedded as is.
+void append_record_json(std::string& out, const memlog::Record<std::string>& record) {
   out += "{\"offset\":";
   append_offset(out, record.metadata.offset);
   out += ",\"created\":\"";
@@ -441,6 +763,154 @@ void append_record_json(std::string& out, const EventRecord& record) {
   out += record.data;
   out += '}';
 }
+
+// ---------------------------------------------------------------------------
+// Records. The serving code is a template on the log's record type T, and
+// needs these of each (overloads, declared before the templates):
+//   hidden(record)                  a placeholder a replica holds for an offset
+//                                   without a record: skipped, never sent
+//   append_event_id(out, record)    the SSE id: the source's position
+//   append_record_json(out, record) the record as one line of JSON
+//   resume_after(log, id)           where a stream resumes after Last-Event-ID `id`
+
+// Where a stream starts after Last-Event-ID, or why it cannot (a 400's message).
+struct ResumeAt {
+  memlog::Offset offset = 0;
+  std::string error;
+};
+
+// Last-Event-ID as an offset: resume right after it.
+ResumeAt resume_after_offset(std::string_view last_event_id) {
+  const auto last = parse_offset(last_event_id);
+  if (!last || *last == std::numeric_limits<memlog::Offset>::max()) {
+    return {0, "Last-Event-ID must be an offset >= 0"};
+  }
+  return {*last + 1, {}};
+}
+
+// The synthetic log: every record is sent; the id is the offset.
+bool hidden(const memlog::Record<std::string>&) noexcept { return false; }
+void append_event_id(std::string& out, const memlog::Record<std::string>& record) {
+  append_offset(out, record.metadata.offset);
+}
+ResumeAt resume_after(const memlog::Log<std::string>&, std::string_view last_event_id) {
+  return resume_after_offset(last_event_id);
+}
+
+#if MEMLOG_HTTP_STREAM_REDIS
+// A Redis stream's entry: {"offset":N,"id":"<ms>-<seq>","created":"...",
+// "data":{"field":"value",...}}, the fields in Redis's order (a name Redis
+// holds twice appears twice). The offset is the entry's add index (equal on
+// every replica), the id its entry ID, which is also the SSE id. Gap
+// records (an add index whose entry this replica does not hold) are hidden.
+bool hidden(const memlog::Record<memlog::redis::Entry>& record) noexcept { return record.data.gap(); }
+void append_event_id(std::string& out, const memlog::Record<memlog::redis::Entry>& record) {
+  out += record.data.id.to_string();
+}
+void append_record_json(std::string& out, const memlog::Record<memlog::redis::Entry>& record) {
+  out += "{\"offset\":";
+  append_offset(out, record.metadata.offset);
+  out += ",\"id\":\"";
+  out += record.data.id.to_string();
+  out += "\",\"created\":\"";
+  append_rfc3339(out, record.metadata.created);
+  out += "\",\"data\":{";
+  for (std::size_t i = 0; i < record.data.fields.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, record.data.fields[i].name);
+    out += ':';
+    append_json_string(out, record.data.fields[i].value);
+  }
+  out += "}}";
+}
+// After the entry `last_event_id` (an entry ID; the same on every replica):
+// the first retained record whose ID is after it. When that is the earliest
+// retained record, older ones were purged, and `last_event_id` is older
+// than it, the records in between may be among the purged: the stream then
+// starts at the purged offset before it, so that it fails as a stream
+// behind the retention does (an error event; with reset=earliest|latest a
+// skipped message) rather than silently leaving them out.
+ResumeAt resume_after(const memlog::Log<memlog::redis::Entry>& log, std::string_view last_event_id) {
+  const auto id = memlog::redis::EntryId::parse(last_event_id);
+  if (!id) return {0, "Last-Event-ID must be a Redis entry ID, <ms>-<seq>"};
+  const memlog::Offset offset = memlog::redis::offset_after(log, *id);
+  const memlog::OffsetRange range = log.range();
+  if (range.earliest >= 0 && offset == range.earliest && range.earliest > log.options().start_offset) {
+    const auto first = log.read(range.earliest, [](const auto& record) { return record.data.id; });
+    if (first && *id < first->prev()) return {range.earliest - 1, {}};
+  }
+  return {offset, {}};
+}
+#endif
+
+#if MEMLOG_HTTP_STREAM_KAFKA
+// A Kafka record: {"offset":N,"partition":P,"created":"...","timestamp":"..."
+// (null when Kafka has none),"data":{"key":K,"value":V,"headers":{...}}}.
+// The offset is the Kafka offset, which is also the SSE id. The value is
+// embedded as JSON when it is one JSON text (compacted onto one line), else
+// it is a JSON string; the key is a JSON string; a null key or value is
+// null. Headers: an object from each name to the array of its values in
+// Kafka's order (Kafka allows a name more than once), a null value as null.
+// Strings that are not UTF-8 get U+FFFD for their bad bytes (binary data is
+// not carried losslessly). Placeholders (gap, lost, too_large) are hidden.
+bool hidden(const memlog::Record<memlog::kafka::Message>& record) noexcept {
+  return record.data.kind != memlog::kafka::Kind::record;
+}
+void append_event_id(std::string& out, const memlog::Record<memlog::kafka::Message>& record) {
+  append_offset(out, record.metadata.offset);
+}
+void append_optional_string(std::string& out, const std::optional<std::string>& text) {
+  if (text) {
+    append_json_string(out, *text);
+  } else {
+    out += "null";
+  }
+}
+void append_record_json(std::string& out, const memlog::Record<memlog::kafka::Message>& record) {
+  const memlog::kafka::Message& message = record.data;
+  out += "{\"offset\":";
+  append_offset(out, record.metadata.offset);
+  out += ",\"partition\":";
+  append_offset(out, message.partition);
+  out += ",\"created\":\"";
+  append_rfc3339(out, record.metadata.created);
+  out += "\",\"timestamp\":";
+  if (message.timestamp == SystemTime{}) {
+    out += "null";
+  } else {
+    out += '"';
+    append_rfc3339(out, message.timestamp);
+    out += '"';
+  }
+  out += ",\"data\":{\"key\":";
+  append_optional_string(out, message.key);
+  out += ",\"value\":";
+  if (!message.value || !JsonCompactor::append(out, *message.value)) append_optional_string(out, message.value);
+  out += ",\"headers\":{";
+  const auto& headers = message.headers;
+  bool first = true;
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    const auto same = [&](const memlog::kafka::HeaderField& h) { return h.name == headers[i].name; };
+    if (std::any_of(headers.begin(), headers.begin() + static_cast<std::ptrdiff_t>(i), same)) continue;
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, headers[i].name);
+    out += ":[";
+    bool first_value = true;
+    for (std::size_t k = i; k < headers.size(); ++k) {
+      if (!same(headers[k])) continue;
+      if (!first_value) out += ',';
+      first_value = false;
+      append_optional_string(out, headers[k].value);
+    }
+    out += ']';
+  }
+  out += "}}}";
+}
+ResumeAt resume_after(const memlog::Log<memlog::kafka::Message>&, std::string_view last_event_id) {
+  return resume_after_offset(last_event_id);
+}
+#endif
 
 // "earliest":E,"latest":L (members, no braces).
 std::string range_members(const memlog::OffsetRange& range) {
@@ -469,7 +939,8 @@ struct ServerCounters {
   std::uint64_t skipped = 0;    // records stream clients missed through a reset
 };
 
-std::string stats_json(const memlog::Stats& log, bool closed, const ServerCounters& server) {
+// `source`: the source's state, a JSON object.
+std::string stats_json(const memlog::Stats& log, bool closed, const ServerCounters& server, std::string_view source) {
   const auto member = [](std::string_view name, auto value) {
     return "\"" + std::string(name) + "\":" + std::to_string(value);
   };
@@ -477,7 +948,7 @@ std::string stats_json(const memlog::Stats& log, bool closed, const ServerCounte
          member("written", log.written) + "," + member("delivered", server.delivered) + "," +
          member("skipped", server.skipped) + "," + member("records", log.records) + "," +
          member("bytes", log.bytes) + "," + member("purged", log.purged) + "," + member("waiting", log.waiting) +
-         ",\"closed\":" + (closed ? "true" : "false") + "}";
+         ",\"closed\":" + (closed ? "true" : "false") + ",\"source\":" + std::string(source) + "}";
 }
 
 // ---------------------------------------------------------------------------
@@ -485,12 +956,13 @@ std::string stats_json(const memlog::Stats& log, bool closed, const ServerCounte
 
 enum class Format { sse, ndjson };
 
-// A record: an SSE event whose id is the offset (one data: line, as the
-// record's JSON is one line), or the record's JSON as a line.
-void append_record_message(std::string& out, Format format, const EventRecord& record) {
+// A record: an SSE event whose id is the source's position (one data:
+// line, as the record's JSON is one line), or the record's JSON as a line.
+template <class T>
+void append_record_message(std::string& out, Format format, const memlog::Record<T>& record) {
   if (format == Format::sse) {
     out += "id: ";
-    append_offset(out, record.metadata.offset);
+    append_event_id(out, record);
     out += "\ndata: ";
     append_record_json(out, record);
     out += "\n\n";
@@ -557,7 +1029,8 @@ constexpr std::string_view since_message = "'since' must be an RFC 3339 date-tim
 constexpr std::string_view since_and_from_message = "'since' and 'from' cannot be used together";
 
 // The earliest retained offset, or next_offset() when nothing is retained.
-memlog::Offset first_retained(const EventLog& log) {
+template <class T>
+memlog::Offset first_retained(const memlog::Log<T>& log) {
   const memlog::Offset earliest = log.range().earliest;
   return earliest >= 0 ? earliest : log.next_offset();
 }
@@ -565,8 +1038,13 @@ memlog::Offset first_retained(const EventLog& log) {
 // GET /records?from=N|since=T&limit=M. With `from`, a future offset is 404
 // and a purged one 410. With `since` or neither, the start is computed and
 // nothing there yet is an empty array; a purge that overtakes the computed
-// start before the read moves it on.
-Reply records_reply(const EventLog& log, const Param& from, const Param& since, const Param& limit) {
+// start before the read moves it on. Hidden records (a replica's
+// placeholders) are left out, and the page reads on past them, so that it
+// holds `limit` records unless the log ends first (or 64 Ki offsets were
+// read: a page may then be short, even empty, before the log's end; a
+// client goes on from the last offset it got plus one, or from the range).
+template <class T>
+Reply records_reply(const memlog::Log<T>& log, const Param& from, const Param& since, const Param& limit) {
   constexpr std::size_t default_limit = 100;
   constexpr std::size_t max_limit = 1000;
   if (from && since) return bad_request(std::string(since_and_from_message));
@@ -589,16 +1067,27 @@ Reply records_reply(const EventLog& log, const Param& from, const Param& since, 
     count = *v;
   }
 
-  std::vector<EventRecord> batch(count);
+  constexpr std::size_t max_scan = 64 * 1024;
+  std::vector<memlog::Record<T>> batch(count);
   for (int attempt = 0;; ++attempt) {
     const memlog::Offset start =
         from_offset ? *from_offset : since_time ? log.offset_at(*since_time) : first_retained(log);
-    const memlog::ReadBatchResult result = log.read_batch(start, batch);
+    memlog::ReadBatchResult result = log.read_batch(start, batch);
     if (result.count > 0 || !result.error) {
       std::string body = "[";
-      for (std::size_t i = 0; i < result.count; ++i) {
-        if (i > 0) body += ',';
-        append_record_json(body, batch[i]);
+      std::size_t sent = 0;
+      std::size_t scanned = 0;
+      memlog::Offset next = start;
+      while (true) {
+        for (std::size_t i = 0; i < result.count && sent < count; ++i) {
+          if (hidden(batch[i])) continue;
+          if (sent++ > 0) body += ',';
+          append_record_json(body, batch[i]);
+        }
+        scanned += result.count;
+        next += static_cast<memlog::Offset>(result.count);
+        if (sent == count || result.count < batch.size() || scanned >= max_scan) break;
+        result = log.read_batch(next, batch);  // past placeholders; an error ends the page
       }
       body += ']';
       return {200, body};
@@ -627,7 +1116,9 @@ struct StreamStart {
 // over from and since), else at `from`, else at the first record created at
 // or after `since`, else at the next record written. `last_event_id` is
 // absent or empty when the client sent none.
-StreamStart stream_start(const EventLog& log, const Param& last_event_id, const Param& from, const Param& since) {
+template <class T>
+StreamStart stream_start(const memlog::Log<T>& log, const Param& last_event_id, const Param& from,
+                         const Param& since) {
   if (from && since) return {0, std::string(since_and_from_message)};
   std::optional<memlog::Offset> from_offset;
   if (from) {
@@ -640,11 +1131,8 @@ StreamStart stream_start(const EventLog& log, const Param& last_event_id, const 
     if (!since_time) return {0, std::string(since_message)};
   }
   if (last_event_id && !last_event_id->empty()) {
-    const auto last = parse_offset(*last_event_id);
-    if (!last || *last == std::numeric_limits<memlog::Offset>::max()) {
-      return {0, "Last-Event-ID must be an offset >= 0"};
-    }
-    return {*last + 1, {}};
+    ResumeAt resume = resume_after(log, *last_event_id);
+    return {resume.offset, std::move(resume.error)};
   }
   if (from_offset) return {*from_offset, {}};
   if (since_time) return {log.offset_at(*since_time), {}};
@@ -662,7 +1150,7 @@ std::string make_event(std::uint64_t seq) {
 }
 
 // Writes until `stop`, --count or a closed log.
-void produce(std::stop_token stop, EventLog& log, const Config& config) {
+void produce(std::stop_token stop, memlog::Log<std::string>& log, const Config& config) {
   // Paced against a start time, so the rate holds on average however
   // coarse the sleeps are: every wake-up writes all the events due by then.
   const auto start = Clock::now();
@@ -844,7 +1332,7 @@ Param param(const Target& target, std::string_view name) {
 }
 
 // A 400 for a parameter not in `allowed`, or one given more than once.
-std::optional<Reply> check_params(const Target& target, std::initializer_list<std::string_view> allowed) {
+std::optional<Reply> check_params(const Target& target, const std::vector<std::string_view>& allowed) {
   for (std::size_t i = 0; i < target.params.size(); ++i) {
     const std::string& name = target.params[i].first;
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
@@ -858,148 +1346,13 @@ std::optional<Reply> check_params(const Target& target, std::initializer_list<st
 }
 
 // ---------------------------------------------------------------------------
-// Waiting for a record without a thread.
+// The server
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-// A local stand-in for memlog::async_next (<memlog/asio.hpp>, not there
-// yet), with its shape: completes with the record at the stream's position
-// (and moves past it), or with why there is none (an error; then
-// stream.error() says why the stream ended), on the handler's associated
-// executor and never inside the call. `stop` must be the stream's own
-// stop_token: a stop ends the wait (the stream then ends with cancelled).
-// At most one at a time per stream, and the stream is not touched otherwise
-// meanwhile. Built on the core's hook: Stream::try_next, wait_async and
-// cancel_wait (see memlog/async_waiter.hpp).
-namespace local {
-
-template <class T, class Handler>
-class NextOp final : public memlog::AsyncWaiter {
- public:
-  using Executor = net::associated_executor_t<Handler>;
-
-  static void start(memlog::Stream<T>& stream, std::stop_token stop, Handler handler) {
-    auto* op = new NextOp(stream, std::move(stop), std::move(handler));
-    // Even when the record is there: the handler never runs inside the
-    // initiating call. If the post throws, the Resume deletes the operation.
-    op->post();
-  }
-
-  NextOp(const NextOp&) = delete;
-  NextOp& operator=(const NextOp&) = delete;
-  ~NextOp() = default;
-
- private:
-  // Who owns the operation while it is armed in the log.
-  enum class State : unsigned char {
-    arming,  // the thread that armed it still looks at it
-    armed,   // whoever takes it out of the log (a write, close(), a stop)
-    handed,  // taken out while arming: the arming thread keeps it
-  };
-
-  NextOp(memlog::Stream<T>& stream, std::stop_token stop, Handler handler)
-      : AsyncWaiter(&on_ready),
-        stream_(&stream),
-        stop_(std::move(stop)),
-        handler_(std::move(handler)),
-        work_(net::make_work_guard(net::get_associated_executor(handler_))) {}
-
-  // The operation on its way to the executor: one destroyed unrun (its
-  // execution context was destroyed) deletes it.
-  class Resume {
-   public:
-    explicit Resume(NextOp* op) noexcept : op_(op) {}
-    Resume(Resume&& other) noexcept : op_(std::exchange(other.op_, nullptr)) {}
-    Resume(const Resume&) = delete;
-    Resume& operator=(const Resume&) = delete;
-    Resume& operator=(Resume&&) = delete;
-    ~Resume() { delete op_; }
-    void operator()() { std::exchange(op_, nullptr)->run(); }
-
-   private:
-    NextOp* op_;
-  };
-
-  // The stream's stop, on the thread that requests it.
-  struct OnStop {
-    NextOp* op;
-    void operator()() const noexcept {
-      if (op->stream_->cancel_wait(*op)) op->release();
-    }
-  };
-
-  // The waiter's callback, on the writer's thread (or close()'s).
-  static void on_ready(memlog::AsyncWaiter& waiter) noexcept { static_cast<NextOp&>(waiter).release(); }
-
-  // Called by whoever took the operation out of the log: hands it to the
-  // executor, unless the arming thread still holds it. A post that cannot
-  // allocate terminates: a writer's thread has nobody to report to.
-  void release() noexcept {
-    // acq_rel: acquires what the arming thread wrote before arming;
-    // releases to the arming thread, when it still holds the operation,
-    // what this thread did.
-    if (state_.exchange(State::handed, std::memory_order_acq_rel) == State::armed) post();
-  }
-
-  void post() { net::post(work_.get_executor(), Resume(this)); }
-
-  // On the handler's executor: completes, or arms the waiter and returns.
-  void run() {
-    std::unique_ptr<NextOp> owned(this);  // deleted if try_next or arming throws
-    while (true) {
-      memlog::Result<memlog::Record<T>> next = stream_->try_next();
-      if (next) return complete(std::move(owned), {}, std::move(*next));
-      if (next.error() != memlog::Errc::timed_out) return complete(std::move(owned), next.error(), {});
-      // A stop already requested runs OnStop right here, and finds nothing armed.
-      if (!on_stop_) on_stop_.emplace(stop_, OnStop{this});
-      // relaxed: nobody else looks at an operation that is not armed.
-      state_.store(State::arming, std::memory_order_relaxed);
-      if (!stream_->wait_async(*this)) continue;  // written (or closed) meanwhile
-      // A stop requested before the waiter was armed found nothing to disarm.
-      if (stop_.stop_requested() && stream_->cancel_wait(*this)) continue;
-      State expected = State::arming;
-      // acq_rel: see release().
-      if (state_.compare_exchange_strong(expected, State::armed, std::memory_order_acq_rel,
-                                         std::memory_order_acquire)) {
-        (void)owned.release();  // the log holds it now
-        return;
-      }
-      // A write or a stop took it out of the log while this thread armed it.
-    }
-  }
-
-  // Frees the operation before calling the handler, as Asio requires.
-  static void complete(std::unique_ptr<NextOp> op, std::error_code error, memlog::Record<T> record) {
-    Handler handler(std::move(op->handler_));
-    net::executor_work_guard<Executor> work(std::move(op->work_));
-    op.reset();
-    std::move(handler)(error, std::move(record));
-  }
-
-  memlog::Stream<T>* stream_;
-  std::stop_token stop_;
-  Handler handler_;
-  net::executor_work_guard<Executor> work_;
-  std::optional<std::stop_callback<OnStop>> on_stop_;
-  std::atomic<State> state_{State::arming};
-};
-
-template <class T, class CompletionToken>
-auto async_next(memlog::Stream<T>& stream, std::stop_token stop, CompletionToken&& token) {
-  return net::async_initiate<CompletionToken, void(std::error_code, memlog::Record<T>)>(
-      [](auto handler, memlog::Stream<T>* s, std::stop_token st) {
-        NextOp<T, std::decay_t<decltype(handler)>>::start(*s, std::move(st), std::move(handler));
-      },
-      token, &stream, std::move(stop));
-}
-
-}  // namespace local
-
-// ---------------------------------------------------------------------------
-// The server
 
 using Strand = net::strand<net::io_context::executor_type>;
 using Socket = net::basic_stream_socket<tcp, Strand>;
@@ -1020,16 +1373,49 @@ constexpr std::size_t idle_capacity = 4 * 1024;
 // makes the buffer grow).
 constexpr std::size_t write_slack = 4 * 1024;
 
-// What every connection shares: the log, the configuration, the stream cap
+// What the server serves: the source's logs and how to stop it.
+template <class T>
+struct Served {
+  // By partition (a Kafka source: one per partition, null for one it does
+  // not follow); other sources have one, and refuse ?partition.
+  std::vector<const memlog::Log<T>*> logs;
+  bool partitioned = false;
+  // Stops the source and closes every log (at shutdown; more than once is fine).
+  std::function<void()> close;
+  // The source's state as a JSON object, for /stats.
+  std::function<std::string()> state_json;
+};
+
+// What every connection shares: the logs, the configuration, the stream cap
 // and the server's counters. Thread-safe.
+template <class T>
 class Shared {
  public:
-  Shared(const Config& server_config, EventLog& server_log) : config(server_config), log(server_log) {}
+  Shared(const Config& server_config, Served<T> served) : config(server_config), served_(std::move(served)) {}
   Shared(const Shared&) = delete;
   Shared& operator=(const Shared&) = delete;
 
   const Config& config;
-  EventLog& log;
+
+  // The log a request names with ?partition=N (partitioned sources only;
+  // default 0), or the 400 to answer.
+  [[nodiscard]] const memlog::Log<T>* log(const Param& partition, std::optional<Reply>& bad) const {
+    std::size_t index = 0;
+    if (partition) {
+      const auto n = parse_int<std::size_t>(*partition);
+      if (!n || *n >= served_.logs.size() || served_.logs[*n] == nullptr) {
+        bad = bad_request("unknown partition '" + *partition + "'");
+        return nullptr;
+      }
+      index = *n;
+    }
+    return served_.logs.at(index);
+  }
+  [[nodiscard]] bool partitioned() const noexcept { return served_.partitioned; }
+  // The first log (what the server prints at shutdown).
+  [[nodiscard]] const memlog::Log<T>& main_log() const { return *served_.logs.front(); }
+  void close_logs() { served_.close(); }
+  [[nodiscard]] std::string source_state() const { return served_.state_json(); }
 
   // A slot of the stream cap, or false when all are taken.
   [[nodiscard]] bool acquire_slot() {
@@ -1078,6 +1464,7 @@ class Shared {
   std::mutex slots_mu_;
   std::condition_variable slots_cv_;
   std::size_t active_ = 0;
+  Served<T> served_;
 };
 
 // The response head of a stream. HTTP/1.1 clients get a chunked body; an
@@ -1107,9 +1494,10 @@ std::string_view stream_head(Format format, bool chunked) {
 // heartbeat may go out), or done; pump() moves it on whenever one of its
 // operations completes. One timer per connection, re-armed lazily, enforces
 // the request and write timeouts and sends the heartbeats.
-class Connection : public std::enable_shared_from_this<Connection> {
+template <class T>
+class Connection : public std::enable_shared_from_this<Connection<T>> {
  public:
-  Connection(Shared& shared, Socket socket, const tcp::endpoint& peer)
+  Connection(Shared<T>& shared, Socket socket, const tcp::endpoint& peer)
       : shared_(shared), socket_(std::move(socket)), timer_(socket_.get_executor()), peer_(peer) {}
 
   Connection(const Connection&) = delete;
@@ -1122,7 +1510,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Starts serving, on the connection's strand: from then on, everything
   // that touches the connection runs there.
   void start() {
-    net::post(socket_.get_executor(), [self = shared_from_this()] {
+    net::post(socket_.get_executor(), [self = this->shared_from_this()] {
       self->read_request(request_timeout);
       self->arm_timer(self->read_deadline_);
     });
@@ -1137,7 +1525,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!buffer_) buffer_ = std::make_unique<beast::flat_buffer>();
     parser_ = std::make_unique<http::request_parser<http::empty_body>>();
     http::async_read(socket_, *buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
   }
 
   void on_request(beast::error_code ec) {
@@ -1162,24 +1550,37 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return respond(200, std::string(index_html), "text/html; charset=utf-8",
                      {{http::field::cache_control, "no-store"}});
     }
+    // Every other path reads a log: a partitioned source's takes ?partition.
+    std::optional<Reply> bad;
+    const auto log_of = [&](std::initializer_list<std::string_view> allowed) -> const memlog::Log<T>* {
+      std::vector<std::string_view> names(allowed);
+      if (shared_.partitioned()) names.emplace_back("partition");
+      bad = check_params(target, names);
+      return bad ? nullptr : shared_.log(param(target, "partition"), bad);
+    };
     if (target.path == "/range") {
-      if (const auto bad = check_params(target, {})) return respond(*bad);
-      return respond(200, range_json(shared_.log.range()));
+      const memlog::Log<T>* log = log_of({});
+      if (log == nullptr) return respond(*bad);
+      return respond(200, range_json(log->range()));
     }
     if (target.path == "/stats") {
-      if (const auto bad = check_params(target, {})) return respond(*bad);
+      const memlog::Log<T>* log = log_of({});
+      if (log == nullptr) return respond(*bad);
       const ServerCounters counters = shared_.counters();
-      return respond(200, stats_json(shared_.log.stats(), shared_.log.closed(), counters));
+      return respond(200, stats_json(log->stats(), log->closed(), counters, shared_.source_state()));
     }
     if (target.path == "/records") {
-      if (const auto bad = check_params(target, {"from", "since", "limit"})) return respond(*bad);
-      return respond(records_reply(shared_.log, param(target, "from"), param(target, "since"), param(target, "limit")));
+      const memlog::Log<T>* log = log_of({"from", "since", "limit"});
+      if (log == nullptr) return respond(*bad);
+      return respond(records_reply(*log, param(target, "from"), param(target, "since"), param(target, "limit")));
     }
     if (target.path == "/stream") {
       const auto header = request.find("Last-Event-ID");
       const Param last_event_id =
           header == request.end() ? std::nullopt : Param(std::string(header->value().data(), header->value().size()));
-      return start_stream(target, last_event_id);
+      const memlog::Log<T>* log = log_of({"from", "since", "reset", "format"});
+      if (log == nullptr) return respond(*bad);
+      return start_stream(*log, target, last_event_id);
     }
     respond(404, error_json("not found"));
   }
@@ -1197,7 +1598,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     last_progress_ = Clock::now();  // a reply must be taken within write_timeout
     http::async_write(socket_, *response_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_replied(ec); });
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_replied(ec); });
   }
 
   void on_replied(beast::error_code ec) {
@@ -1211,8 +1612,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // --- streams
 
   // GET /stream[?from=N|since=T][&reset=R][&format=ndjson]
-  void start_stream(const Target& target, const Param& last_event_id) {
-    if (const auto bad = check_params(target, {"from", "since", "reset", "format"})) return respond(*bad);
+  void start_stream(const memlog::Log<T>& log, const Target& target, const Param& last_event_id) {
+    log_ = &log;
     if (const Param f = param(target, "format")) {
       if (*f == "ndjson") {
         format_ = Format::ndjson;
@@ -1226,7 +1627,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (!reset) return respond(bad_request("'reset' must be none, earliest or latest"));
       options.reset = *reset;
     }
-    const StreamStart start = stream_start(shared_.log, last_event_id, param(target, "from"), param(target, "since"));
+    const StreamStart start = stream_start(log, last_event_id, param(target, "from"), param(target, "since"));
     if (!start.error.empty()) return respond(bad_request(start.error));
     if (!shared_.acquire_slot()) {
       return respond(503,
@@ -1236,7 +1637,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     has_slot_ = true;
 
     stop_ = std::stop_source();
-    stream_.emplace(shared_.log.stream(start.offset, stop_.get_token(), options));
+    stream_.emplace(log.stream(start.offset, stop_.get_token(), options));
     first_ = stream_->position();
     // The server's stop (after the grace period) stops this stream too; a
     // stop already requested stops it right here.
@@ -1264,7 +1665,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // without blocking: an end of file or an error means the client is gone;
   // anything it sends is ignored.
   void watch() {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    socket_.async_wait(tcp::socket::wait_read, [self = this->shared_from_this()](beast::error_code ec) {
       self->on_readable(ec);
     });
   }
@@ -1308,8 +1709,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // body_, up to write_bound bytes.
   void drain() {
     while (body_.size() < write_bound) {
-      memlog::Result<EventRecord> record = stream_->try_next();
+      memlog::Result<memlog::Record<T>> record = stream_->try_next();
       if (record) {
+        if (hidden(*record)) continue;
         note_skipped(record->metadata.offset);
         append_record_message(body_, format_, *record);
         ++unsent_;
@@ -1358,7 +1760,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // for a purged offset) with reset=none. Say so, then close.
       why_ = error.message();
       const std::string extra =
-          "\"position\":" + std::to_string(stream_->position()) + "," + range_members(shared_.log.range());
+          "\"position\":" + std::to_string(stream_->position()) + "," + range_members(log_->range());
       append_json_message(body_, format_, "error", error_json(why_, extra));
     }
   }
@@ -1409,7 +1811,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     buffers_[first] += sent;
     writing_ = true;
     net::async_write(socket_, std::span<const net::const_buffer>(buffers_.data() + first, n - first), Progress{this},
-                     [self = shared_from_this()](beast::error_code error, std::size_t) { self->on_written(error); });
+                     [self = this->shared_from_this()](beast::error_code error, std::size_t) { self->on_written(error); });
   }
 
   void on_written(beast::error_code ec) {
@@ -1434,7 +1836,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (caught_up_) return wait();
     writing_ = true;  // nothing else writes before the continuation runs
     last_progress_ = last_write_;
-    net::post(socket_.get_executor(), [self = shared_from_this()] {
+    net::post(socket_.get_executor(), [self = this->shared_from_this()] {
       self->writing_ = false;
       self->pump();
     });
@@ -1444,17 +1846,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void wait() {
     if (body_.capacity() > idle_capacity) std::string().swap(body_);
     waiting_ = true;
-    local::async_next(*stream_, stop_.get_token(),
-                      net::bind_executor(socket_.get_executor(),
-                                         [self = shared_from_this()](std::error_code ec, EventRecord record) {
-                                           self->on_next(ec, std::move(record));
-                                         }));
+    memlog::async_next(*stream_, net::bind_executor(socket_.get_executor(),
+                                                    [self = this->shared_from_this()](
+                                                        memlog::asio::error_code ec, memlog::Record<T> record) {
+                                                      self->on_next(ec, std::move(record));
+                                                    }));
   }
 
-  void on_next(std::error_code ec, EventRecord record) {
+  void on_next(memlog::asio::error_code ec, memlog::Record<T> record) {
     waiting_ = false;
     // On an error the stream has ended: drain() hears why from try_next().
-    if (!ec && !gone_) {
+    if (!ec && !gone_ && !hidden(record)) {
       note_skipped(record.metadata.offset);
       append_record_message(body_, format_, record);
       ++unsent_;
@@ -1470,7 +1872,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const std::string_view ping = chunked_ ? chunked_ping : chunked_ping.substr(3, 14);
     writing_ = true;
     net::async_write(socket_, net::buffer(ping), Progress{this},
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_pinged(ec); });
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_pinged(ec); });
   }
 
   void on_pinged(beast::error_code ec) {
@@ -1487,7 +1889,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void arm_timer(Clock::time_point at) {
     timer_.expires_at(at);
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_tick(ec); });
+    timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) { self->on_tick(ec); });
   }
 
   // Moves the timer's pending wait to `at`, when the next thing to check
@@ -1495,7 +1897,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // with operation_aborted and does nothing.
   void reschedule(Clock::time_point at) {
     if (at < timer_.expiry() && timer_.expires_at(at) > 0) {
-      timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_tick(ec); });
+      timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) { self->on_tick(ec); });
     }
   }
 
@@ -1561,7 +1963,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
   }
 
-  Shared& shared_;
+  Shared<T>& shared_;
   Socket socket_;
   Timer timer_;
   tcp::endpoint peer_;
@@ -1574,7 +1976,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool keep_alive_ = false;
 
   // The stream.
-  std::optional<memlog::Stream<std::string>> stream_;
+  const memlog::Log<T>* log_ = nullptr;  // the stream's
+  std::optional<memlog::Stream<T>> stream_;
   std::stop_source stop_{std::nostopstate};  // the stream's: the client went, or the server stops
   std::optional<std::stop_callback<RequestStop>> on_server_stop_;
   std::string body_;  // messages gathered for the next write
@@ -1603,10 +2006,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool finished_ = false;
 };
 
+template <class T>
 class StreamServer {
  public:
-  StreamServer(const Config& config, EventLog& log)
-      : shared_(config, log),
+  StreamServer(const Config& config, Served<T> served)
+      : shared_(config, std::move(served)),
         io_(std::in_place, static_cast<int>(config.threads)),
         acceptor_(std::in_place, net::make_strand(*io_)),
         accept_retry_(std::in_place, acceptor_->get_executor()) {}
@@ -1620,7 +2024,7 @@ class StreamServer {
   // and the context (with every connection still in it) before what the
   // connections use (shared_).
   ~StreamServer() {
-    shared_.log.close();
+    shared_.close_logs();
     accept_retry_.reset();
     acceptor_.reset();
     io_.reset();
@@ -1657,8 +2061,8 @@ class StreamServer {
   // stopped (a write after close() is refused), from a thread that does not
   // serve.
   void shutdown() {
-    shared_.log.close();
-    std::cout << "closed the log at offset " << shared_.log.next_offset() << std::endl;
+    shared_.close_logs();
+    std::cout << "closed the log at offset " << shared_.main_log().next_offset() << std::endl;
     if (!shared_.wait_for_streams(shared_.config.grace)) {
       std::cerr << "shutdown: " << shared_.streams_active()
                 << " streams still open after the grace period: cancelling them\n";
@@ -1728,13 +2132,13 @@ class StreamServer {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // a record goes out when it is written
       const tcp::endpoint peer = socket.remote_endpoint(ignored);
-      std::make_shared<Connection>(shared_, std::move(socket), peer)->start();
+      std::make_shared<Connection<T>>(shared_, std::move(socket), peer)->start();
     } catch (const std::exception& e) {
       std::cerr << "accept: " << e.what() << "\n";
     }
   }
 
-  Shared shared_;
+  Shared<T> shared_;
   std::optional<net::io_context> io_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<net::steady_timer> accept_retry_;
@@ -1750,6 +2154,171 @@ void raise_file_limit() {
   }
 }
 
+// The source's state, for /stats: JSON members shared by every source.
+std::string error_member(const std::error_code& error, const std::string& message) {
+  std::string out = ",\"error\":";
+  out += error ? json_string(error.message()) : std::string("null");
+  out += ",\"message\":";
+  out += message.empty() ? std::string("null") : json_string(message);
+  return out;
+}
+
+#if MEMLOG_HTTP_STREAM_REDIS
+std::string redis_state_json(const memlog::redis::State& state) {
+  using memlog::redis::KeyStatus;
+  const auto flag = [](bool b) { return b ? std::string("true") : std::string("false"); };
+  const char* key = state.key == KeyStatus::stream      ? "stream"
+                    : state.key == KeyStatus::missing    ? "missing"
+                    : state.key == KeyStatus::wrong_type ? "wrong_type"
+                                                         : "unknown";
+  return "{\"kind\":\"redis\",\"running\":" + flag(state.running) + ",\"connected\":" + flag(state.connected) +
+         ",\"key\":\"" + key + "\",\"last\":{\"id\":\"" + state.last.id.to_string() +
+         "\",\"offset\":" + std::to_string(state.last.offset) + "},\"exact\":" + flag(state.exact) +
+         ",\"lag\":" + std::to_string(state.lag) + ",\"entries\":" + std::to_string(state.entries) +
+         ",\"skipped\":{\"deleted\":" + std::to_string(state.skipped.deleted) +
+         ",\"too_large\":" + std::to_string(state.skipped.too_large) +
+         ",\"malformed\":" + std::to_string(state.skipped.malformed) +
+         "},\"unverified\":" + std::to_string(state.unverified) +
+         ",\"reconnects\":" + std::to_string(state.reconnects) +
+         ",\"bad_replies\":" + std::to_string(state.bad_replies) + error_member(state.error, state.message) + "}";
+}
+#endif
+
+#if MEMLOG_HTTP_STREAM_KAFKA
+std::string kafka_state_json(const memlog::kafka::State& state) {
+  const auto flag = [](bool b) { return b ? std::string("true") : std::string("false"); };
+  std::string out = "{\"kind\":\"kafka\",\"running\":" + flag(state.running) +
+                    ",\"connected\":" + flag(state.connected) + ",\"reconnects\":" + std::to_string(state.reconnects) +
+                    error_member(state.error, state.message) + ",\"partitions\":[";
+  for (std::size_t i = 0; i < state.partitions.size(); ++i) {
+    const memlog::kafka::PartitionState& p = state.partitions[i];
+    if (i > 0) out += ',';
+    // last: the last Kafka offset written (-1: none yet).
+    out += "{\"partition\":" + std::to_string(p.partition) + ",\"start_offset\":" + std::to_string(p.start_offset) +
+           ",\"last\":" + std::to_string(p.next_offset > p.start_offset ? p.next_offset - 1 : -1) +
+           ",\"next_offset\":" + std::to_string(p.next_offset) +
+           ",\"high_watermark\":" + std::to_string(p.high_watermark) + ",\"lag\":" + std::to_string(p.lag) +
+           ",\"connected\":" + flag(p.connected) + ",\"records\":" + std::to_string(p.counters.records) +
+           ",\"skipped\":{\"gaps\":" + std::to_string(p.counters.gaps) + ",\"lost\":" +
+           std::to_string(p.counters.lost) + ",\"too_large\":" + std::to_string(p.counters.too_large) +
+           ",\"duplicates\":" + std::to_string(p.counters.duplicates) + "}}";
+  }
+  return out + "]}";
+}
+#endif
+
+// Serves `served` until `shutdown` is requested (SIGINT/SIGTERM), then
+// drains the streams and returns the exit status.
+template <class T>
+int serve(const Config& config, Served<T> served, std::stop_token shutdown) {
+  StreamServer<T> server(config, std::move(served));
+  const int port = server.bind(config.port);
+  if (port < 0) {
+    std::cerr << "error: cannot listen on 127.0.0.1:" << config.port << "\n";
+    return 1;
+  }
+  std::cout << "listening on 127.0.0.1:" << port << std::endl;
+  // On the signal thread (a thread that does not serve), or right here when
+  // the stop came first: serve() then returns at once.
+  std::stop_callback on_shutdown(shutdown, [&server] { server.shutdown(); });
+  server.serve();  // returns after shutdown()
+  std::cout << "bye" << std::endl;
+  return 0;
+}
+
+memlog::Options log_options(const Config& config) {
+  memlog::Options options;
+  options.max_segment_size = config.segment;
+  options.max_segment_bytes = config.max_bytes;
+  options.max_age = config.max_age;
+  return options;
+}
+
+int serve_synthetic(const Config& config, std::stop_token shutdown) {
+  memlog::Log<std::string> log(log_options(config));
+  std::stop_source producer_stop;
+  std::jthread producer([&] { produce(producer_stop.get_token(), log, config); });
+  Served<std::string> served;
+  served.logs = {&log};
+  served.close = [&] {
+    producer_stop.request_stop();  // a write racing with close() is refused, and ends it too
+    log.close();
+  };
+  served.state_json = [] { return std::string("{\"kind\":\"synthetic\"}"); };
+  const int status = serve(config, std::move(served), shutdown);
+  producer_stop.request_stop();
+  return status;
+}
+
+#if MEMLOG_HTTP_STREAM_REDIS
+// A replica from the oldest entry Redis retains. Connecting (and locating
+// the start) retries until Redis answers, or until SIGINT/SIGTERM.
+int serve_redis(const Config& config, std::stop_token shutdown) {
+  memlog::redis::Config redis;
+  redis.host = config.source.host;
+  redis.port = config.source.port;
+  redis.key = config.source.key;
+  std::optional<memlog::redis::Replica> replica;
+  try {
+    replica.emplace(redis, memlog::redis::Start::beginning(), log_options(config), shutdown);
+  } catch (const std::exception& e) {
+    if (shutdown.stop_requested()) return 0;
+    std::cerr << "error: redis://" << redis.host << ":" << redis.port << "/" << redis.key << ": " << e.what() << "\n";
+    return 1;
+  }
+  std::cout << "replicating redis key " << redis.key << " from offset " << replica->log().next_offset() << std::endl;
+  Served<memlog::redis::Entry> served;
+  served.logs = {&replica->log()};
+  served.close = [&] {
+    replica->source().stop();
+    replica->log().close();
+  };
+  served.state_json = [&] { return redis_state_json(replica->state()); };
+  return serve(config, std::move(served), shutdown);
+}
+#endif
+
+#if MEMLOG_HTTP_STREAM_KAFKA
+// A replica of every partition of the topic, each from the earliest record
+// the broker retains.
+int serve_kafka(const Config& config, std::stop_token shutdown) {
+  memlog::kafka::Config kafka;
+  kafka.brokers = config.source.brokers;
+  kafka.topic = config.source.topic;
+  kafka.start = memlog::kafka::Start::earliest();
+  kafka.log = log_options(config);
+  kafka.properties = config.source.properties;
+  std::optional<memlog::kafka::Source> source;
+  try {
+    source.emplace(std::move(kafka));
+  } catch (const std::exception& e) {
+    std::cerr << "error: kafka source: " << e.what() << "\n";
+    return 2;
+  }
+  if (const auto started = source->start(shutdown); !started) {
+    std::cerr << "error: kafka://" << config.source.brokers << "/" << config.source.topic << ": "
+              << started.error().message() << "\n";
+    return 1;
+  }
+  Served<memlog::kafka::Message> served;
+  served.partitioned = true;
+  for (const std::int32_t partition : source->partitions()) {
+    const auto index = static_cast<std::size_t>(partition);
+    if (served.logs.size() <= index) served.logs.resize(index + 1, nullptr);
+    served.logs[index] = &source->log(partition);
+  }
+  if (served.logs.empty() || served.logs.front() == nullptr) {
+    std::cerr << "error: kafka://" << config.source.brokers << "/" << config.source.topic << ": no partition 0\n";
+    return 1;
+  }
+  std::cout << "replicating kafka topic " << config.source.topic << " (" << source->partitions().size()
+            << " partitions)" << std::endl;
+  served.close = [&] { source->close(); };
+  served.state_json = [&] { return kafka_state_json(source->state()); };
+  return serve(config, std::move(served), shutdown);
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1758,8 +2327,10 @@ int main(int argc, char** argv) {
 
   // Signals: SIGINT/SIGTERM are blocked in every thread (threads inherit the
   // mask) and taken by one thread with sigtimedwait, where it is safe to do
-  // anything. SIGPIPE is ignored: a write to a client that hung up fails
-  // with EPIPE instead of killing the process.
+  // anything: it requests `shutdown`, whose callback shuts the server down
+  // (or, while a replica still connects, ends that). SIGPIPE is ignored: a
+  // write to a client that hung up fails with EPIPE instead of killing the
+  // process.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -1768,40 +2339,38 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   raise_file_limit();
 
-  memlog::Options options;
-  options.max_segment_size = config->segment;
-  options.max_segment_bytes = config->max_bytes;
-  options.max_age = config->max_age;
-  EventLog log(std::move(options));
-  StreamServer server(*config, log);
-
-  const int port = server.bind(config->port);
-  if (port < 0) {
-    std::cerr << "error: cannot listen on 127.0.0.1:" << config->port << "\n";
-    return 1;
-  }
-  std::cout << "listening on 127.0.0.1:" << port << std::endl;
-
-  std::stop_source producer_stop;  // its own, so that the signal thread never touches the jthread
-  std::jthread producer([&] { produce(producer_stop.get_token(), log, *config); });
+  std::stop_source shutdown;
   std::jthread signal_waiter([&](std::stop_token stop) {
     while (!stop.stop_requested()) {
       const timespec tick{0, 100'000'000};
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       if (sig == SIGINT || sig == SIGTERM) {
         std::cout << "shutting down (" << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
-        producer_stop.request_stop();  // a write racing with close() is refused, and ends it too
-        server.shutdown();
+        shutdown.request_stop();
         return;
       }
     }
   });
 
-  server.serve();  // returns after shutdown()
+  int status = 2;
+  switch (config->source.kind) {
+    case SourceSpec::Kind::synthetic: status = serve_synthetic(*config, shutdown.get_token()); break;
+    case SourceSpec::Kind::redis:
+#if MEMLOG_HTTP_STREAM_REDIS
+      status = serve_redis(*config, shutdown.get_token());
+#else
+      std::cerr << "error: this server was built without Redis support (hiredis)\n";
+#endif
+      break;
+    case SourceSpec::Kind::kafka:
+#if MEMLOG_HTTP_STREAM_KAFKA
+      status = serve_kafka(*config, shutdown.get_token());
+#else
+      std::cerr << "error: this server was built without Kafka support (librdkafka)\n";
+#endif
+      break;
+  }
   signal_waiter.request_stop();
   signal_waiter.join();
-  producer_stop.request_stop();
-  producer.join();
-  std::cout << "bye" << std::endl;
-  return 0;
+  return status;
 }

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# http_stream_server as a read replica of a Redis stream (--source redis://).
+#
+#   test_redis.sh <path to http_stream_server>
+#
+# Starts a redis-server of its own (a free loopback port, a temporary
+# directory, AOF on), adds entries with redis-cli, starts two servers as
+# replicas at different times, and checks with curl: /records agree on both
+# (offsets, entry IDs, data; only `created`, the replica's own write time,
+# differs); the data is the entry's fields as a JSON object, escaped; an SSE
+# stream on one replica resumes on the other by Last-Event-ID (an entry ID);
+# a live entry reaches a waiting stream; /stats shows the source's state,
+# also across a redis-server restart (connected false, then true again with
+# a reconnect counted, nothing lost or doubled). Then both servers stop
+# with SIGTERM and exit 0.
+#
+# Every wait is a bounded poll. Exit 0: pass, 1: fail, 77: skipped (no
+# curl, redis-server or redis-cli, or a server built without hiredis).
+set -euo pipefail
+
+SERVER=${1:?usage: test_redis.sh <path to http_stream_server>}
+[ -x "$SERVER" ] || { echo "FAIL: $SERVER is not an executable"; exit 1; }
+for tool in curl redis-server redis-cli; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool is not installed"; exit 77; }
+done
+"$SERVER" --help | grep -q '^sources built in:.* redis' || { echo "SKIP: the server was built without hiredis"; exit 77; }
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}suppressions=$HERE/tsan.supp"
+
+WORK=$(mktemp -d)
+REDIS_PID=""
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}" $REDIS_PID; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  local f
+  for f in "$WORK"/*.out "$WORK"/*.err; do
+    [ -s "$f" ] || continue
+    echo "--- $f (last 30 lines)"; tail -n 30 "$f"
+  done
+  exit 1
+}
+pass() { echo "ok: $*"; }
+
+# wait_until DESCRIPTION COMMAND...: polls COMMAND (<= 30 s).
+wait_until() {
+  local what=$1 i
+  shift
+  for ((i = 0; i < 300; i++)); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  fail "timed out waiting until $what"
+}
+
+# --- redis-server
+REDIS_PORT=""
+rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
+redis_up() { [ "$(rcli ping 2>/dev/null)" = PONG ]; }
+start_redis() {  # on REDIS_PORT, else on a free port; AOF in $WORK
+  local attempt
+  for ((attempt = 0; attempt < 5; attempt++)); do
+    [ -n "$REDIS_PORT" ] && [ "$attempt" -eq 0 ] || REDIS_PORT=$((20000 + RANDOM % 40000))
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --appendonly yes --appendfsync always \
+      --save "" --daemonize no >>"$WORK/redis.out" 2>&1 &
+    REDIS_PID=$!
+    local i
+    for ((i = 0; i < 100; i++)); do
+      redis_up && return 0
+      kill -0 "$REDIS_PID" 2>/dev/null || break  # its port was taken: another one
+      sleep 0.1
+    done
+    kill -KILL "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  done
+  fail "redis-server did not start"
+}
+stop_redis() {
+  kill -TERM "$REDIS_PID"
+  wait "$REDIS_PID" 2>/dev/null || true
+  REDIS_PID=""
+}
+
+# Entry i: ID (1700000000000 + i)-0, fields n=i, kind=even|odd; entry 7 also
+# has a text that needs escaping (quote, backslash, newline, tab, a
+# non-ASCII letter, a byte that is not UTF-8).
+id_of() { echo "$((1700000000000 + $1))-0"; }
+SPECIAL=$'say "hi" \\ back\nslash\t\xc3\xa9 \xff'
+SPECIAL_JSON='"say \"hi\" \\ back\nslash\té \ufffd"'
+add_entries() {  # add_entries FIRST LAST
+  local i kind
+  for ((i = $1; i <= $2; i++)); do
+    kind=$([ $((i % 2)) -eq 0 ] && echo even || echo odd)
+    if [ "$i" -eq 7 ]; then
+      rcli XADD events "$(id_of "$i")" n "$i" kind "$kind" text "$SPECIAL" >/dev/null
+    else
+      rcli XADD events "$(id_of "$i")" n "$i" kind "$kind" >/dev/null
+    fi
+  done
+}
+
+# --- the replicas: start_replica NAME sets NAME_PID and NAME_URL
+start_replica() {
+  local name=$1 port="" i pid
+  : >"$WORK/$name.out"  # there before sed reads it
+  "$SERVER" --port 0 --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 500 \
+    >>"$WORK/$name.out" 2>"$WORK/$name.err" &
+  pid=$!
+  PIDS+=("$pid")
+  for ((i = 0; i < 300; i++)); do
+    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "replica $name exited at startup"
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "replica $name did not print its port"
+  printf -v "${name}_PID" '%s' "$pid"
+  printf -v "${name}_URL" '%s' "http://127.0.0.1:$port"
+}
+
+stop_replica() {  # stop_replica PID NAME
+  local pid=$1 i rc=0
+  kill -TERM "$pid"
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "replica $2 still running 15 s after SIGTERM"
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || fail "replica $2 exited with status $rc"
+  pass "replica $2 exited 0 after SIGTERM"
+}
+
+# get URL [curl args...]: the body on stdout; fails unless 200.
+get() {
+  local url=$1 code
+  shift
+  code=$(curl -sS --max-time 20 -o "$WORK/body" -w '%{http_code}' "$@" "$url") || fail "curl $url failed"
+  [ "$code" = 200 ] || fail "GET $url: status $code: $(cat "$WORK/body")"
+  cat "$WORK/body"
+}
+status_of() { curl -sS --max-time 20 -o "$WORK/body" -w '%{http_code}' "$@" || echo curl-failed; }
+
+latest_is() { [ "$(curl -sS --max-time 5 "$1/range" 2>/dev/null)" = "{\"earliest\":0,\"latest\":$2}" ]; }
+stats_has() { curl -sS --max-time 5 "$1/stats" 2>/dev/null | grep -qF "$2"; }
+
+# records URL: every record from offset 0, without `created` (the replica's own).
+records() { get "$1/records?from=0&limit=1000" | sed 's/"created":"[^"]*",//g'; }
+
+# take_sse OUT COUNT URL [curl args...]: COUNT events, then hang up.
+take_sse() {
+  local out=$1 count=$2 url=$3
+  shift 3
+  { curl -sS -N --max-time 30 "$@" "$url" 2>"$out.curl" || true; } |
+    awk -v k="$count" '{ print } /^id: / { n++ } n >= k && /^$/ { exit }' >"$out"
+}
+ids_of() { sed -n 's/^id: //p' "$1" | tr '\n' ' '; }
+
+# ---------------------------------------------------------------------------
+start_redis
+echo "redis-server (pid $REDIS_PID) on port $REDIS_PORT"
+add_entries 0 49
+
+start_replica A
+wait_until "replica A holds entries 0..49" latest_is "$A_URL" 49
+pass "replica A ($A_URL) replicated 50 entries"
+
+body=$(records "$A_URL")
+want='{"offset":0,"id":"1700000000000-0","data":{"n":"0","kind":"even"}}'
+[ "${body:1:${#want}}" = "$want" ] || fail "record 0 is not $want: ${body:0:200}"
+want="{\"offset\":7,\"id\":\"1700000000007-0\",\"data\":{\"n\":\"7\",\"kind\":\"odd\",\"text\":$SPECIAL_JSON}}"
+grep -qF "$want" <<<"$body" || fail "record 7 is not $want: $(grep -o '{"offset":7,[^}]*}}' <<<"$body")"
+[ "$(grep -o '"offset":' <<<"$body" | wc -l)" -eq 50 ] || fail "A: not 50 records"
+pass "records: offsets are add indexes, ids the entry IDs, data the fields (escaped, bad UTF-8 as U+FFFD)"
+
+# Raw JSON to a real parser when there is one.
+if command -v python3 >/dev/null 2>&1; then
+  get "$A_URL/records?from=0&limit=1000" | python3 -c 'import json,sys; r=json.load(sys.stdin); assert len(r)==50 and r[7]["data"]["text"]=="say \"hi\" \\ back\nslash\t\u00e9 \ufffd", r[7]' ||
+    fail "python3 does not read /records as expected"
+  pass "python3's json reads /records"
+fi
+
+add_entries 50 69
+start_replica B
+wait_until "replica A holds entries 0..69" latest_is "$A_URL" 69
+wait_until "replica B holds entries 0..69" latest_is "$B_URL" 69
+[ "$(records "$A_URL")" = "$(records "$B_URL")" ] || fail "A and B disagree: $(diff <(records "$A_URL" | tr '{' '\n') <(records "$B_URL" | tr '{' '\n') | head)"
+pass "replicas started at different times agree on 70 records (offsets, ids, data)"
+
+# SSE: 5 events from offset 10 on A; resume on B after the last one's entry ID.
+take_sse "$WORK/a.sse" 5 "$A_URL/stream?from=10"
+[ "$(ids_of "$WORK/a.sse")" = "$(for i in 10 11 12 13 14; do printf '%s ' "$(id_of $i)"; done)" ] ||
+  fail "A's SSE ids from offset 10: $(ids_of "$WORK/a.sse")"
+grep -qF 'data: {"offset":10,"id":"1700000000010-0","created":"' "$WORK/a.sse" || fail "A's first event: $(head -3 "$WORK/a.sse")"
+last=$(id_of 14)
+take_sse "$WORK/b.sse" 5 "$B_URL/stream" -H "Last-Event-ID: $last"
+[ "$(ids_of "$WORK/b.sse")" = "$(for i in 15 16 17 18 19; do printf '%s ' "$(id_of $i)"; done)" ] ||
+  fail "B after Last-Event-ID $last: $(ids_of "$WORK/b.sse")"
+grep -qF 'data: {"offset":15,"id":"1700000000015-0",' "$WORK/b.sse" || fail "B's first event: $(head -3 "$WORK/b.sse")"
+pass "SSE ids are entry IDs; Last-Event-ID $last from A resumes at offset 15 on B"
+
+# An ID between entries resumes at the next one; a bad one is a 400.
+take_sse "$WORK/b2.sse" 1 "$B_URL/stream" -H "Last-Event-ID: 1700000000020-5"
+[ "$(ids_of "$WORK/b2.sse")" = "$(id_of 21) " ] || fail "after 1700000000020-5: $(ids_of "$WORK/b2.sse")"
+[ "$(status_of "$B_URL/stream" -H 'Last-Event-ID: 12')" = 400 ] || fail "Last-Event-ID 12 (an offset) is not a 400"
+[ "$(status_of "$B_URL/records?partition=0")" = 400 ] || fail "?partition on a Redis replica is not a 400"
+pass "Last-Event-ID between entries, a malformed one (400), ?partition (400)"
+
+# ndjson from an offset gives the same records as /records.
+{ curl -sS -N --max-time 30 "$B_URL/stream?from=60&format=ndjson" 2>/dev/null || true; } |
+  awk '{ print } NR >= 10 { exit }' | sed 's/"created":"[^"]*",//g' >"$WORK/b.ndjson"
+[ "$(tr '\n' ',' <"$WORK/b.ndjson")" = "$(get "$A_URL/records?from=60&limit=10" | sed 's/"created":"[^"]*",//g; s/^\[//; s/\]$/,/')" ] ||
+  fail "ndjson from 60 differs from /records: $(head -2 "$WORK/b.ndjson")"
+pass "ndjson on B equals /records on A"
+
+# A live entry reaches a stream that waits on B.
+curl -sS -N --max-time 30 "$B_URL/stream" >"$WORK/live.sse" 2>/dev/null &
+PIDS+=("$!")
+wait_until "B has a stream" stats_has "$B_URL" '"streams":1,'
+add_entries 70 70
+wait_until "the live entry reaches the stream" grep -q "^id: $(id_of 70)$" "$WORK/live.sse"
+pass "a live XADD reaches a waiting SSE client"
+
+# /stats: the source's state.
+want="\"source\":{\"kind\":\"redis\",\"running\":true,\"connected\":true,\"key\":\"stream\",\"last\":{\"id\":\"$(id_of 70)\",\"offset\":70},\"exact\":true,\"lag\":"
+wait_until "B's /stats shows the source at entry 70" stats_has "$B_URL" "$want"
+stats=$(get "$B_URL/stats")
+grep -qF '"entries":71,"skipped":{"deleted":0,"too_large":0,"malformed":0},' <<<"$stats" || fail "B's /stats: $stats"
+pass "/stats: $(grep -o '"source":.*' <<<"$stats")"
+
+# redis-server goes away and comes back with its data (AOF): both replicas
+# say so, reconnect, and carry on after entry 70: nothing lost or doubled.
+stop_redis
+wait_until "A's /stats shows the source disconnected" stats_has "$A_URL" '"connected":false'
+start_redis
+add_entries 71 79
+wait_until "A holds entries 0..79" latest_is "$A_URL" 79
+wait_until "B holds entries 0..79" latest_is "$B_URL" 79
+wait_until "A's /stats counts a reconnect" stats_has "$A_URL" '"connected":true'
+stats=$(get "$A_URL/stats")
+grep -qE '"reconnects":[1-9]' <<<"$stats" || fail "no reconnect counted: $stats"
+[ "$(records "$A_URL")" = "$(records "$B_URL")" ] || fail "A and B disagree after the restart"
+[ "$(records "$A_URL" | grep -o '"offset":' | wc -l)" -eq 80 ] || fail "not 80 records after the restart"
+pass "redis-server restarted: reconnected ($(grep -o '"reconnects":[0-9]*' <<<"$stats")), 80 records, replicas agree"
+
+stop_replica "$A_PID" A
+stop_replica "$B_PID" B
+grep -q '^event: end$' "$WORK/live.sse" || fail "the live stream did not get the end event"
+pass "the waiting stream ended with an end event"
+stop_redis
+echo "PASS"
