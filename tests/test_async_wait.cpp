@@ -244,3 +244,69 @@ TEST_CASE("a stream hands out the stop token it was made with", "[async]") {
 }
 
 }  // namespace
+
+namespace {
+
+// A record whose move (inside the write, under the writers' mutex) waits at a
+// gate the test opens: a waiter is then armed while the write is in progress.
+std::atomic<bool> gate_armed{false};
+std::atomic<bool> gate_open{false};
+std::atomic<bool> in_write{false};
+struct Gated {
+  int value = 0;
+  explicit Gated(int v) : value(v) {}
+  Gated(const Gated&) = default;
+  Gated& operator=(const Gated&) = default;
+  Gated(Gated&& other) noexcept : value(other.value) {
+    if (gate_armed.exchange(false)) {
+      in_write.store(true);
+      while (!gate_open.load()) std::this_thread::yield();
+    }
+  }
+};
+
+TEST_CASE("a waiter armed while the write of its offset is in progress is either not armed or completed once",
+          "[async][concurrent]") {
+  // The callback arms itself again for the next offset: that new arming
+  // must survive, and a false from wait_async must mean the callback never ran.
+  struct Again : memlog::AsyncWaiter {
+    explicit Again(memlog::Log<Gated>& log)
+        : AsyncWaiter([](memlog::AsyncWaiter& w) noexcept {
+            auto& self = static_cast<Again&>(w);
+            self.calls.fetch_add(1);
+            if (self.calls.load() == 1) self.rearmed = self.log.wait_async(w.offset() + 1, self);
+          }),
+          log(log) {}
+    memlog::Log<Gated>& log;
+    std::atomic<int> calls{0};
+    bool rearmed = false;
+  };
+  for (int round = 0; round < 20; ++round) {
+    memlog::Log<Gated> log;
+    Again waiter(log);
+    in_write = false;
+    gate_open = false;
+    gate_armed = true;
+    std::thread writer([&] { REQUIRE(log.write(Gated(round)) == 0); });
+    while (!in_write.load()) std::this_thread::yield();
+    std::thread opener([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // let wait_async reach the write's lock
+      gate_open = true;
+    });
+    const bool armed = log.wait_async(0, waiter);
+    opener.join();
+    writer.join();
+    if (!armed) {
+      REQUIRE(waiter.calls.load() == 0);
+      REQUIRE(log.stats().waiting == 0);
+    } else {
+      REQUIRE(waiter.calls.load() == 1);
+      REQUIRE(waiter.rearmed);
+      REQUIRE(log.stats().waiting == 1);  // the callback's own arming stands
+      REQUIRE(log.write(Gated(-1)) == 1);
+      REQUIRE(waiter.calls.load() == 2);
+    }
+  }
+}
+
+}  // namespace

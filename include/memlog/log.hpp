@@ -380,7 +380,14 @@ class Log {
   [[nodiscard]] bool wait_async(Offset offset, AsyncWaiter& waiter) const {
     assert(!detail::RotationLock::held_shared_here() && "memlog: a read visitor must not wait on a log");
     if (ready_at(offset)) return false;
-    return waiters_.arm(offset, waiter.node(), [&] { return checked_ready_at(offset); });
+    waiters_.reserve();  // may throw, before anything is armed
+    // Checked and armed under write_mu_: no write can publish `offset` in
+    // between, and once the lock is released the waiter belongs to the write
+    // that completes it (its callback may end its life or arm it again).
+    detail::ExclusiveLock lock(write_mu_);
+    if (next_.load(std::memory_order_relaxed) > offset || closed_.load(std::memory_order_relaxed)) return false;
+    waiters_.arm(offset, waiter.node());
+    return true;
   }
 
   // Disarms `waiter`: true when it was armed and its callback will not be

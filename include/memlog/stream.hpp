@@ -276,7 +276,9 @@ class Stream {
       // Caught up (not waiting for a batch behind a busy writer): give back
       // what the read-ahead grew to while behind, so that ten thousand idle
       // streams hold ten thousand small buffers.
-      if (last_batch_ < batch_threshold) shrink_read_ahead();
+      // An asynchronous reader (try_next) waits outside, where no batch
+      // wait applies: it gives the read-ahead back whenever it has caught up.
+      if (last_batch_ < batch_threshold || deadline == &never_wait) shrink_read_ahead();
       if (deadline == &never_wait) return Errc::timed_out;
       // Behind a busy writer, wait for as many records as the last refill
       // found, or at most batch_wait: one wake-up then delivers a batch

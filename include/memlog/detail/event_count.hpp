@@ -149,33 +149,30 @@ class OffsetEvent {
     return leave(parking, self, status);
   }
 
+  // Allocates the parking if no waiter has yet (std::bad_alloc if it
+  // cannot), so that arm() cannot fail.
+  void reserve() { (void)parking_for_waiting(); }
+
   // Arms `node` (with a completion) to be completed once `position` is
   // published or wake_all() is called: the write that does it unlinks the
-  // node and calls node.complete(node) after releasing every lock. `check`
-  // is the waiter's check under the writers' mutex, as for wait(). Returns
-  // false, with nothing armed, when the check says there is no need to wait.
-  // Throws std::bad_alloc if the parking cannot be allocated.
-  template <class Check>
-  [[nodiscard]] bool arm(Offset position, WaitNode& node, Check&& check) {
+  // node and calls node.complete(node) after releasing every lock.
+  // Requires reserve() and the writers' mutex held, with `position` found not
+  // yet published and the log not closed under it: then no write can come
+  // between that check and the node's arming, and once the caller releases
+  // the mutex it must not touch the node (a write may complete it, and its
+  // completion may end its life or arm it again).
+  void arm(Offset position, WaitNode& node) noexcept {
     assert(node.complete != nullptr);
-    Parking& parking = parking_for_waiting();
-    {
-      MutexLock lock(parking.mu);
-      assert(!node.linked && "memlog: an asynchronous waiter armed twice");
-      node.target = position;
-      parking.link(node);
-      parked_.fetch_add(1, std::memory_order_relaxed);  // a statistic
-      // relaxed: as in wait().
-      wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
-    }
-    // Outside the parking mutex, as in wait().
-    if (!check()) return true;
+    // acquire: pairs with the publication in parking_for_waiting().
+    Parking& parking = *parking_.load(std::memory_order_acquire);
     MutexLock lock(parking.mu);
-    // A write may have taken the node meanwhile: then its completion comes.
-    if (!node.linked) return true;
-    parking.unlink(node);
-    parked_.fetch_sub(1, std::memory_order_relaxed);
-    return false;
+    assert(!node.linked && "memlog: an asynchronous waiter armed twice");
+    node.target = position;
+    parking.link(node);
+    parked_.fetch_add(1, std::memory_order_relaxed);  // a statistic
+    // relaxed: the writers' mutex, held, orders it against every write's
+    // must_wake() (see the top of the file).
+    wake_at_.store(std::min(position, wake_at_.load(std::memory_order_relaxed)), std::memory_order_relaxed);
   }
 
   // Unlinks an armed `node`: true when it was armed and its completion will
