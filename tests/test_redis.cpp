@@ -912,7 +912,7 @@ TEST_CASE("replies of the wrong shape, or not RESP at all: counted, the connecti
   }
 }
 
-TEST_CASE("a source stopped and run again on its log resumes after its last entry; entries trimmed meanwhile are gaps",
+TEST_CASE("a source stopped and run again on its log resumes after its last entry, and entries trimmed meanwhile become gaps",
           "[redis][server]") {
   MEMLOG_REQUIRE_REDIS_SERVER();
   RedisServer server;
