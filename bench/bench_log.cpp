@@ -522,6 +522,58 @@ void BM_write_retention(benchmark::State& state) {
 }
 BENCHMARK(BM_write_retention)->UseManualTime();
 
+// Issue 14: what armed asynchronous waiters cost a write that does not reach
+// them. log.write(s) (a kept 64-byte string, default clock, segment 1000) on
+// three logs in rotating blocks of 10,000 writes: one with 1,000 AsyncWaiters
+// armed for an offset no write reaches, and two without any (their
+// difference is the method's noise). `far_waiters_minus_none_ns` is the
+// figure; the target is "the same as without".
+void BM_write_with_far_waiters(benchmark::State& state) {
+  constexpr int block = 10'000;
+  constexpr std::size_t kinds = 3;
+  const std::array<const char*, kinds> names = {"none", "none_again", "far_waiters"};
+  std::array<std::unique_ptr<Log>, kinds> logs;
+  for (auto& log : logs) log = std::make_unique<Log>(memlog::Options{.max_segment_size = segment_size});
+  std::vector<std::unique_ptr<memlog::AsyncWaiter>> waiters;
+  for (int i = 0; i < 1000; ++i) {
+    waiters.push_back(std::make_unique<memlog::AsyncWaiter>([](memlog::AsyncWaiter&) noexcept {}));
+    if (!logs[2]->wait_async(memlog::Offset{1} << 50, *waiters.back())) state.SkipWithError("not armed");
+  }
+  const std::string kept = R"({"id":"1","type":"benchmark","message":"a record of 64 bytes.."})";
+  std::array<std::int64_t, kinds> ns{};
+  std::int64_t failures = 0;
+  std::int64_t round = 0;
+  for (auto _ : state) {
+    std::int64_t elapsed = 0;
+    for (std::size_t j = 0; j < kinds; ++j) {
+      const auto kind = static_cast<std::size_t>((static_cast<std::size_t>(round) + j) % kinds);
+      Log& log = *logs[kind];
+      const std::int64_t t0 = bench::now_ns();
+      for (int i = 0; i < block; ++i) {
+        auto offset = log.write(kept);
+        failures += offset ? 0 : 1;
+        benchmark::DoNotOptimize(offset);
+      }
+      const std::int64_t t = bench::now_ns() - t0;
+      ns[kind] += t;
+      elapsed += t;
+    }
+    ++round;
+    state.SetIterationTime(static_cast<double>(elapsed) * 1e-9);
+  }
+  if (failures != 0) state.SkipWithError("write failed");
+  if (logs[2]->stats().waiting != waiters.size()) state.SkipWithError("a waiter was completed");
+  for (auto& waiter : waiters) (void)logs[2]->cancel_wait(*waiter);
+  const double writes = static_cast<double>(state.iterations()) * block;
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kinds) * block);
+  for (std::size_t k = 0; k < kinds; ++k) {
+    state.counters[std::string("ns_per_write_") + names[k]] = static_cast<double>(ns[k]) / writes;
+  }
+  state.counters["far_waiters_minus_none_ns"] = static_cast<double>(ns[2] - ns[0]) / writes;
+  state.counters["none_again_minus_none_ns"] = static_cast<double>(ns[1] - ns[0]) / writes;
+}
+BENCHMARK(BM_write_with_far_waiters)->UseManualTime();
+
 // stats() on a log of 1M retained 32-byte records (segment 1<<20), default
 // clock: without max_age (a snapshot of counters) and with max_age = 1 h
 // (nothing expires, but each call reads the clock and searches for the first

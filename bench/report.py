@@ -204,6 +204,16 @@ ISSUE13_ROWS = [
      ("no byte limit (segment 1024)", ML.format(0), "peak_allocator_MiB"), None),
 ]
 
+# Issue 14's figure for the core's waiting hook: a write beside 1,000 armed
+# asynchronous waiters of an offset it does not reach, against a log with none.
+FW = "BM_write_with_far_waiters/manual_time"
+ISSUE14_ROWS = [
+    ("write(kept 64-byte string), 1,000 AsyncWaiters armed for a later offset", "ns", FW, "ns_per_write_far_waiters",
+     "cost", ("no waiter", FW, "ns_per_write_none"), ("le_plus", 1)),
+    ("write, no waiter, a second log (the method's noise)", "ns", FW, "ns_per_write_none_again", "cost",
+     ("no waiter", FW, "ns_per_write_none"), None),
+]
+
 # Issue 15's figures (replicas of Redis Streams and Kafka), each beside the
 # plain client of the engine measured in the same run; absent when
 # bench_redis / bench_kafka were not built (no redis-server, no librdkafka).
@@ -546,6 +556,7 @@ def report(runs, context, go=None):
     lines = header(runs, context) + [""]
     lines += issue11_table(runs) + [""]
     lines += issue13_table(runs) + [""]
+    lines += target_table(runs, ISSUE14_ROWS, 14) + [""]
     lines += issue15_table(runs) + [""]
     lines += detail_tables(runs) + [""]
     lines += ["Against the Go original's figures from issue 5 (Go 1.19 on the same kind of machine):", ""]
