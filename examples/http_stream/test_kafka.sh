@@ -78,7 +78,7 @@ SOURCE="kafka://$BOOTSTRAP/events?fetch.wait.max.ms=10&statistics.interval.ms=10
 start_replica() {  # start_replica NAME: sets NAME_PID, NAME_URL
   local name=$1 port="" i pid
   : >"$WORK/$name.out"
-  "$SERVER" --port 0 --source "$SOURCE" >>"$WORK/$name.out" 2>"$WORK/$name.err" &
+  "$SERVER" --port 0 --source "$SOURCE" --heartbeat-ms 200 >>"$WORK/$name.out" 2>"$WORK/$name.err" &
   pid=$!
   PIDS+=("$pid")
   for ((i = 0; i < 300; i++)); do
@@ -119,12 +119,22 @@ latest_is() {  # latest_is URL N [QUERY]
 stats_has() { curl -sS --max-time 5 "$1/stats" 2>/dev/null | grep -qF "$2"; }
 # records URL [QUERY]: from offset 0, without the replica's own `created`.
 records() { get "$1/records?from=0&limit=1000${2:-}" | sed 's/"created":"[^"]*",//g'; }
-take_sse() {  # take_sse OUT COUNT URL [curl args...]
-  local out=$1 count=$2 url=$3
+take_sse() {
+  # curl writes to a file and is stopped once COUNT events are there (a
+  # reader piped to awk would wait for mawk to fill its read buffer).
+  local out=$1 count=$2 url=$3 pid
   shift 3
-  { curl -sS -N --max-time 30 "$@" "$url" 2>"$out.curl" || true; } |
-    awk -v k="$count" '{ print } /^id: / { n++ } n >= k && /^$/ { exit }' >"$out"
+  curl -sS -N --max-time 30 "$@" "$url" >"$out.raw" 2>"$out.curl" &
+  pid=$!
+  sse_events_in() { [ "$(awk '/^id: / { n++ } END { print n + 0 }' "$1")" -ge "$2" ]; }
+  wait_until "$count events from $url" sse_events_in "$out.raw" "$count"
+  wait_until "the last event is complete" sse_complete "$out.raw" "$count"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  awk -v k="$count" '{ print } /^id: / { n++ } n >= k && /^$/ { exit }' "$out.raw" >"$out"
 }
+# sse_complete FILE COUNT: the COUNT-th event's blank line is there.
+sse_complete() { awk -v k="$2" '/^id: / { n++ } n >= k && /^$/ { found = 1; exit } END { exit !found }' "$1"; }
 ids_of() { sed -n 's/^id: //p' "$1" | tr '\n' ' '; }
 
 # ---------------------------------------------------------------------------

@@ -112,7 +112,7 @@ add_entries() {  # add_entries FIRST LAST
 start_replica() {
   local name=$1 port="" i pid
   : >"$WORK/$name.out"  # there before sed reads it
-  "$SERVER" --port 0 --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 500 \
+  "$SERVER" --port 0 --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 200 \
     >>"$WORK/$name.out" 2>"$WORK/$name.err" &
   pid=$!
   PIDS+=("$pid")
@@ -158,11 +158,21 @@ records() { get "$1/records?from=0&limit=1000" | sed 's/"created":"[^"]*",//g'; 
 
 # take_sse OUT COUNT URL [curl args...]: COUNT events, then hang up.
 take_sse() {
-  local out=$1 count=$2 url=$3
+  # curl writes to a file and is stopped once COUNT events are there (a
+  # reader piped to awk would wait for mawk to fill its read buffer).
+  local out=$1 count=$2 url=$3 pid
   shift 3
-  { curl -sS -N --max-time 30 "$@" "$url" 2>"$out.curl" || true; } |
-    awk -v k="$count" '{ print } /^id: / { n++ } n >= k && /^$/ { exit }' >"$out"
+  curl -sS -N --max-time 30 "$@" "$url" >"$out.raw" 2>"$out.curl" &
+  pid=$!
+  sse_events_in() { [ "$(awk '/^id: / { n++ } END { print n + 0 }' "$1")" -ge "$2" ]; }
+  wait_until "$count events from $url" sse_events_in "$out.raw" "$count"
+  wait_until "the last event is complete" sse_complete "$out.raw" "$count"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  awk -v k="$count" '{ print } /^id: / { n++ } n >= k && /^$/ { exit }' "$out.raw" >"$out"
 }
+# sse_complete FILE COUNT: the COUNT-th event's blank line is there.
+sse_complete() { awk -v k="$2" '/^id: / { n++ } n >= k && /^$/ { found = 1; exit } END { exit !found }' "$1"; }
 ids_of() { sed -n 's/^id: //p' "$1" | tr '\n' ' '; }
 
 # ---------------------------------------------------------------------------
@@ -216,8 +226,15 @@ take_sse "$WORK/b2.sse" 1 "$B_URL/stream" -H "Last-Event-ID: 1700000000020-5"
 pass "Last-Event-ID between entries, a malformed one (400), ?partition (400)"
 
 # ndjson from an offset gives the same records as /records.
-{ curl -sS -N --max-time 30 "$B_URL/stream?from=60&format=ndjson" 2>/dev/null || true; } |
-  awk '{ print } NR >= 10 { exit }' | sed 's/"created":"[^"]*",//g' >"$WORK/b.ndjson"
+# (ndjson has no heartbeats to end curl after its reader left: curl is
+# stopped once the lines are there.)
+curl -sS -N --max-time 30 "$B_URL/stream?from=60&format=ndjson" >"$WORK/b.raw" 2>/dev/null &
+curl_pid=$!
+ten_lines() { [ "$(wc -l <"$WORK/b.raw")" -ge 10 ]; }
+wait_until "10 ndjson lines came" ten_lines
+kill "$curl_pid" 2>/dev/null || true
+wait "$curl_pid" 2>/dev/null || true
+sed -n '1,10p' "$WORK/b.raw" | sed 's/"created":"[^"]*",//g' >"$WORK/b.ndjson"
 [ "$(tr '\n' ',' <"$WORK/b.ndjson")" = "$(get "$A_URL/records?from=60&limit=10" | sed 's/"created":"[^"]*",//g; s/^\[//; s/\]$/,/')" ] ||
   fail "ndjson from 60 differs from /records: $(head -2 "$WORK/b.ndjson")"
 pass "ndjson on B equals /records on A"
