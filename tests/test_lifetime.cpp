@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <latch>
+#include <limits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -136,6 +137,35 @@ TEST_CASE("offset_at agrees with a plain search whatever the spacing of the time
       REQUIRE(log.offset_at(t + 1ns) == expected(t + 1ns));
     }
   }
+}
+
+TEST_CASE("offset_at at the ends of the clock's range: no overflow, no NaN", "[lifetime]") {
+  // Times a double cannot tell apart (2^62 + 1, + 2, ...), and times far
+  // apart on both sides of the epoch: the search's interpolation must stay
+  // exact (UBSan checks the conversions).
+  for (const std::int64_t base : {std::int64_t{1} << 62, std::numeric_limits<std::int64_t>::min() + 10}) {
+    CAPTURE(base);
+    auto now = std::make_shared<std::int64_t>(base);
+    memlog::Log<std::string> log({.clock = [now] { return TimePoint(std::chrono::nanoseconds(*now)); }});
+    for (int i = 0; i < 1000; ++i) {
+      *now = base + i / 2;  // pairs of equal times, 1 ns apart
+      REQUIRE(log.write("r"));
+    }
+    for (std::int64_t d = -1; d <= 501; ++d) {
+      const TimePoint t(std::chrono::nanoseconds(base + d));
+      const Offset expected = d <= 0 ? 0 : std::min<Offset>(2 * d, 1000);
+      REQUIRE(log.offset_at(t) == expected);
+    }
+  }
+  auto now = std::make_shared<std::int64_t>(std::numeric_limits<std::int64_t>::min() + 1);
+  memlog::Log<std::string> log({.clock = [now] { return TimePoint(std::chrono::nanoseconds(*now)); }});
+  for (int i = 0; i < 500; ++i) REQUIRE(log.write("low"));
+  *now = std::numeric_limits<std::int64_t>::max() - 1;
+  for (int i = 0; i < 500; ++i) REQUIRE(log.write("high"));
+  CHECK(log.offset_at(TimePoint::min()) == 0);
+  CHECK(log.offset_at(TimePoint(std::chrono::nanoseconds(0))) == 500);
+  CHECK(log.offset_at(TimePoint::max() - 1ns) == 500);
+  CHECK(log.offset_at(TimePoint::max()) == 1000);
 }
 
 TEST_CASE("offset_at works for non-byte records too", "[lifetime]") {

@@ -529,12 +529,14 @@ class Log {
       if (first >= t) return low;
       const Clock::time_point last = created_at(high - 1);
       if (last < t) return high;
-      // first < t <= last: the answer lies in [low + 1, high - 1]. Doubles:
-      // no overflow whatever the times, and the fraction lies in (0, 1].
-      const double fraction = (static_cast<double>(t.time_since_epoch().count()) -
-                               static_cast<double>(first.time_since_epoch().count())) /
-                              (static_cast<double>(last.time_since_epoch().count()) -
-                               static_cast<double>(first.time_since_epoch().count()));
+      // first < t <= last: the answer lies in [low + 1, high - 1]. The
+      // distances in unsigned arithmetic (exact: both are positive and below
+      // 2^64, whatever the times), then their ratio, in (0, 1].
+      const auto from_first = [&](Clock::time_point x) {
+        return static_cast<std::uint64_t>(x.time_since_epoch().count()) -
+               static_cast<std::uint64_t>(first.time_since_epoch().count());
+      };
+      const double fraction = static_cast<double>(from_first(t)) / static_cast<double>(from_first(last));
       const Offset guess = std::clamp(low + static_cast<Offset>(fraction * static_cast<double>(high - 1 - low)),
                                       low + 1, high - 1);
       if (created_at(guess) < t) {
