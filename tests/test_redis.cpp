@@ -904,6 +904,22 @@ TEST_CASE("replies of the wrong shape, or not RESP at all: counted, the connecti
     CHECK_FALSE(state->message.empty());
     CHECK(log.next_offset() == 0);
   }
+  SECTION("counters that claim a trillion missing entries: the source stops, it does not write them") {
+    // XREAD gives one entry; XINFO says 10^12 were added before it.
+    const std::string xread = "*1\r\n*2\r\n$1\r\nk\r\n*1\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n";
+    const std::string xinfo =
+        "*10\r\n$6\r\nlength\r\n:1\r\n$17\r\nlast-generated-id\r\n$3\r\n1-1\r\n$20\r\nmax-deleted-entry-id\r\n"
+        "$3\r\n0-0\r\n$13\r\nentries-added\r\n:1000000000000\r\n$23\r\nrecorded-first-entry-id\r\n$3\r\n1-1\r\n";
+    memlog_test::FakeServer server(xread + xinfo);
+    config.port = server.port();
+    config.key = "k";
+    Source source(log, config, Position{});
+    source.start();
+    const auto state = source.wait_for([](const State& s) { return !s.running; }, 20s);
+    REQUIRE(state.has_value());
+    CHECK(state->error == memlog::redis::Errc::gap_too_large);
+    CHECK(log.next_offset() == 0);
+  }
   SECTION("locate() gives up on a reply it cannot use") {
     memlog_test::FakeServer server("+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
     config.port = server.port();

@@ -89,6 +89,8 @@
 //     the connection is dropped and the read retried, for XINFO the batch is
 //     written as not verified.
 //   - fatal, run() returns: the key holds another stream (stream_reset);
+//     the counters call for more gap records than Config::max_gap
+//     (gap_too_large);
 //     something else wrote to the log (log_mismatch); the log was closed
 //     (memlog::Errc::closed); the log is full (offset_overflow).
 // Stopping: a stop request interrupts the blocked XREAD at once (the socket
@@ -150,6 +152,11 @@ struct Config {
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{5000};
   std::uint64_t seed = 0;  // the backoff jitter's seed; 0: random
+  // > 0: the most gap records one read may call for (entries deleted or
+  // trimmed before the replica read them). A wider gap stops the source
+  // with Errc::gap_too_large rather than write them all: counters that
+  // claim a trillion missing entries come from a broken server, not a trim.
+  std::uint64_t max_gap = std::uint64_t{1} << 24;
 };
 
 // A checkpoint: the last entry written and its offset (the log's next
@@ -227,6 +234,7 @@ inline void validate(const Config& config) {
   if (config.key.empty()) fail("Config::key must not be empty");
   if (config.port <= 0 || config.port > 65535) fail("Config::port must be in 1..65535");
   if (config.batch == 0) fail("Config::batch must be greater than 0");
+  if (config.max_gap == 0) fail("Config::max_gap must be greater than 0");
   if (config.block < std::chrono::milliseconds(1)) fail("Config::block must be at least 1 ms");
   if (config.connect_timeout < std::chrono::milliseconds(1)) fail("Config::connect_timeout must be at least 1 ms");
   if (config.backoff_initial < std::chrono::milliseconds(1)) fail("Config::backoff_initial must be at least 1 ms");
@@ -709,6 +717,7 @@ class Source {
       for (const auto& entry : batch) ids.push_back(entry.id);
       const detail::Plan plan = detail::plan_batch(cursor_, ids, info.snapshot ? &*info.snapshot : nullptr);
       if (plan.reset) return Errc::stream_reset;
+      if (plan.gap > config_.max_gap) return Errc::gap_too_large;
       Tally tally;
       if (const std::error_code failed = write(batch, plan, tally, link.stop_token())) return failed;
       cursor_.exact = plan.exact;

@@ -14,6 +14,7 @@ enum class Errc {
   bad_reply,              // a reply not shaped as Redis 7 documents
   stream_reset,           // the key now holds another stream than the one replicated
   log_mismatch,           // the log's next offset is not the source's: something else writes to it
+  gap_too_large,          // the counters claim more missing entries than Config::max_gap
 };
 
 namespace detail {
@@ -30,6 +31,7 @@ class ErrorCategory final : public std::error_category {
       case Errc::bad_reply: return "unexpected redis reply";
       case Errc::stream_reset: return "key holds another stream";
       case Errc::log_mismatch: return "log written by another writer";
+      case Errc::gap_too_large: return "more missing entries than Config::max_gap";
     }
     return "unknown memlog.redis error";
   }
