@@ -791,7 +791,14 @@ TEST_CASE("a broker down and back while a producer keeps producing: no loss, dup
   went_down.count_down();
   REQUIRE(down);
   CHECK(down->running);
-  CHECK_THAT(source.state().message, memlog_test::contains("_TRANSPORT"));
+  // librdkafka's error report may come after the statistics that say the
+  // broker is gone: wait for it (bounded).
+  std::string message = source.state().message;
+  for (int i = 0; i < 1000 && message.find("_TRANSPORT") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    message = source.state().message;
+  }
+  CHECK_THAT(message, memlog_test::contains("_TRANSPORT"));
   during_done.wait();
   CHECK(log.next_offset() <= third);  // nothing produced while it is down has arrived
   cluster.set_up(1);
