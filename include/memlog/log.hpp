@@ -74,7 +74,7 @@ struct Stats {
   std::uint64_t records = 0;  // records retained now (not purged, not expired)
   std::uint64_t bytes = 0;    // payload bytes held now (a T with a RecordSize; else 0)
   std::uint64_t purged = 0;   // records purged or expired so far
-  std::size_t waiting = 0;    // streams blocked in next() right now
+  std::size_t waiting = 0;    // streams blocked in next(), and armed AsyncWaiters, right now
   friend bool operator==(const Stats&, const Stats&) = default;
 };
 
