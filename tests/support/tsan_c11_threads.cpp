@@ -1,5 +1,6 @@
-// Linked into the http_stream programs that load librdkafka (the server and
-// kafka_mock) in ThreadSanitizer builds only (CMakeLists.txt adds it then).
+// Linked into every program that loads librdkafka (test_kafka, and the
+// http_stream server and kafka_mock) in ThreadSanitizer builds only (their
+// CMakeLists.txt add it then).
 //
 // Debian's librdkafka creates its threads and locks its mutexes through C11
 // <threads.h> (thrd_create, mtx_lock, cnd_wait, ...), which glibc implements
@@ -10,7 +11,7 @@
 // librdkafka.so), forwarding to the pthread calls TSan does intercept.
 // glibc's thrd_t, mtx_t, cnd_t and once_flag are pthread_t,
 // pthread_mutex_t, pthread_cond_t and pthread_once_t in layout (glibc's own
-// C11 functions cast them so). The same shim as tests/test_kafka.cpp's.
+// C11 functions cast them so).
 #include <pthread.h>
 
 #include <cerrno>
