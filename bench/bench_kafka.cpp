@@ -135,25 +135,53 @@ Settings consumer_settings(const std::string& bootstraps, int fetch_wait_ms) {
           {"fetch.wait.max.ms", std::to_string(fetch_wait_ms)}};
 }
 
+// The plain consumer the replica is measured against: librdkafka's simple
+// (queue) consumer, as the source uses, reading partitions 0 to
+// `partitions` - 1 once started.
+class PlainConsumer {
+ public:
+  PlainConsumer(const Settings& settings, const std::string& topic, int partitions)
+      : handle_(make_client(RD_KAFKA_CONSUMER, settings)),
+        topic_(rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr)),
+        queue_(rd_kafka_queue_new(handle_.get())),
+        partitions_(partitions) {}
+  PlainConsumer(const PlainConsumer&) = delete;
+  PlainConsumer& operator=(const PlainConsumer&) = delete;
+  ~PlainConsumer() {
+    if (started_) {
+      for (int p = 0; p < partitions_; ++p) rd_kafka_consume_stop(topic_, p);
+    }
+    rd_kafka_queue_destroy(queue_);
+    rd_kafka_topic_destroy(topic_);
+  }
+  // Fetches every partition from `offset`.
+  void start(Offset offset) {
+    for (int p = 0; p < partitions_; ++p) rd_kafka_consume_start_queue(topic_, p, offset, queue_);
+    started_ = true;
+  }
+  // The next message or error, or null after `timeout_ms`; the caller frees it.
+  [[nodiscard]] rd_kafka_message_t* poll(int timeout_ms) { return rd_kafka_consume_queue(queue_, timeout_ms); }
+
+ private:
+  Handle handle_;
+  rd_kafka_topic_t* topic_;
+  rd_kafka_queue_t* queue_;
+  int partitions_;
+  bool started_ = false;
+};
+
 // ---- throughput -------------------------------------------------------------
 
 // A plain consumer reading `per_partition` messages from each partition from
 // the beginning, copying each value (as the replica does); its seconds.
 double plain_read(const std::string& topic, int partitions, std::int64_t per_partition) {
-  Settings settings = consumer_settings(cluster().bootstraps(), 5);
-  settings.emplace_back("group.id", "bench-plain");
-  settings.emplace_back("enable.auto.commit", "false");
-  const Handle consumer = make_client(RD_KAFKA_CONSUMER, settings);
-  rd_kafka_poll_set_consumer(consumer.get());
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = 0;
+  PlainConsumer consumer(consumer_settings(cluster().bootstraps(), 5), topic, partitions);
   const auto begin = bench::steady::now();
-  rd_kafka_assign(consumer.get(), list);
-  rd_kafka_topic_partition_list_destroy(list);
+  consumer.start(0);
   std::int64_t left = per_partition * partitions;
   std::string copy;
   while (left > 0) {
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer.get(), 1000);
+    rd_kafka_message_t* message = consumer.poll(1000);
     if (message == nullptr) continue;
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       copy.assign(static_cast<const char*>(message->payload), message->len);
@@ -162,9 +190,7 @@ double plain_read(const std::string& topic, int partitions, std::int64_t per_par
     }
     rd_kafka_message_destroy(message);
   }
-  const double seconds = std::chrono::duration<double>(bench::steady::now() - begin).count();
-  rd_kafka_consumer_close(consumer.get());
-  return seconds;
+  return std::chrono::duration<double>(bench::steady::now() - begin).count();
 }
 
 void BM_kafka_throughput(benchmark::State& state) {
@@ -276,15 +302,8 @@ void BM_kafka_latency(benchmark::State& state) {
     const Offset first = log.next_offset();
 
     // The plain consumer, from the same end.
-    Settings settings = consumer_settings(cluster().bootstraps(), fetch_wait_ms);
-    settings.emplace_back("group.id", "bench-plain");
-    settings.emplace_back("enable.auto.commit", "false");
-    const Handle consumer = make_client(RD_KAFKA_CONSUMER, settings);
-    rd_kafka_poll_set_consumer(consumer.get());
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), 0)->offset = first;
-    rd_kafka_assign(consumer.get(), list);
-    rd_kafka_topic_partition_list_destroy(list);
+    PlainConsumer consumer(consumer_settings(cluster().bootstraps(), fetch_wait_ms), topic, 1);
+    consumer.start(first);
     // The first message warms the three clients up (connections, metadata):
     // the plain consumer skips it, the replica's latency starts after it.
     std::vector<std::int64_t> plain;
@@ -294,7 +313,7 @@ void BM_kafka_latency(benchmark::State& state) {
     std::thread plain_reader([&] {
       bool first = true;
       while (static_cast<int>(plain.size()) < count && !abandon.load()) {
-        rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer.get(), 1000);
+        rd_kafka_message_t* message = consumer.poll(1000);
         if (message == nullptr) continue;
         const std::int64_t now = system_ns();
         if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR && message->len >= sizeof(std::int64_t)) {
@@ -340,7 +359,6 @@ void BM_kafka_latency(benchmark::State& state) {
     const bool caught_up = static_cast<bool>(stream.next_for(60s));
     if (!caught_up) abandon = true;
     plain_reader.join();
-    rd_kafka_consumer_close(consumer.get());
     source.stop();
     if (!caught_up) {
       state.SkipWithError("the replica did not catch up");

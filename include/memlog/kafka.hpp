@@ -54,11 +54,15 @@
 //
 // - Faults. librdkafka reconnects by itself, with backoff
 //   (reconnect.backoff.ms, reconnect.backoff.max.ms), and follows leader
-//   changes. The source consumes with a manually assigned position (no
-//   consumer group is joined, no offset committed: each replica is one
-//   independent consumer; librdkafka still looks up the coordinator of its
-//   group.id, so with ACLs the replica's principal needs DESCRIBE on that
-//   group, "memlog-replica" unless Config::properties sets another) and
+//   changes. The source consumes each partition from a position it sets
+//   itself, with librdkafka's simple (queue) consumer: no group.id, so no
+//   consumer group, no coordinator and no offset commits; each replica is
+//   one independent consumer (with ACLs its principal needs READ and
+//   DESCRIBE on the topic, nothing on groups). Without a group, librdkafka
+//   2.0.2 also never runs into its assertion in rd_kafka_broker_destroy_final
+//   (librdkafka issue 3608): the group's coordinator connection, closed as
+//   the client shuts down, could start a metadata request that raced the
+//   shutdown and aborted the process. The source
 //   checks every record against its log: a record below next_offset() is a
 //   redelivery and is dropped (counted), one above it leaves a gap. So it
 //   resumes after the last offset written, whatever the broker does: no
@@ -230,11 +234,11 @@ struct Config {
   // an out-of-range position (at most 1 s each there).
   std::chrono::milliseconds timeout{10'000};
   // More librdkafka configuration, applied after the source's defaults
-  // (group.id "memlog-replica", never joined; statistics.interval.ms 500),
-  // e.g. security settings, isolation.level, fetch.wait.max.ms. The source
-  // relies on two and refuses to have them changed: auto.offset.reset
-  // (error, so that a deleted position is seen, not silently skipped) and
-  // enable.auto.commit (false: a replica commits nothing).
+  // (statistics.interval.ms 500), e.g. security settings, isolation.level,
+  // fetch.wait.max.ms. The source relies on three and refuses to have them
+  // set: auto.offset.reset (error, so that a deleted position is seen, not
+  // silently skipped), enable.auto.commit (false: a replica commits
+  // nothing) and group.id (none: a replica joins no group, see "Faults").
   std::vector<std::pair<std::string, std::string>> properties;
   // Called on the source's thread after `running`, `connected` or `error`
   // changed, with the new state. Must not call start(), stop() or close().
@@ -369,11 +373,8 @@ class Source {
 
  private:
   struct HandleDeleter {
-    void operator()(rd_kafka_t* handle) const noexcept {
-      // Leaves no group (none was joined) and commits nothing.
-      static_cast<void>(rd_kafka_consumer_close(handle));
-      rd_kafka_destroy(handle);
-    }
+    // No rd_kafka_consumer_close(): there is no group to leave.
+    void operator()(rd_kafka_t* handle) const noexcept { rd_kafka_destroy(handle); }
   };
   struct QueueDeleter {
     void operator()(rd_kafka_queue_t* queue) const noexcept { rd_kafka_queue_destroy(queue); }
@@ -414,7 +415,7 @@ class Source {
     if (config.topic.empty()) fail("topic must not be empty");
     bool has_servers = !config.brokers.empty();
     for (const auto& [name, value] : config.properties) {
-      if (name == "auto.offset.reset" || name == "enable.auto.commit") {
+      if (name == "auto.offset.reset" || name == "enable.auto.commit" || name == "group.id") {
         fail("property " + name + " is the source's own (see Config::properties)");
       }
       if (name == "bootstrap.servers" || name == "metadata.broker.list" || name == "test.mock.num.brokers") {
@@ -455,9 +456,6 @@ class Source {
       }
     };
     if (!config_.brokers.empty()) set("bootstrap.servers", config_.brokers);
-    // A group.id is what makes librdkafka a consumer with a queue of its own;
-    // the source assigns its partitions itself, so the group is never joined.
-    set("group.id", "memlog-replica");
     set("enable.auto.commit", "false");
     set("enable.auto.offset.store", "false");
     set("auto.offset.reset", "error");
@@ -471,9 +469,6 @@ class Source {
       rd_kafka_conf_destroy(conf);
       throw std::invalid_argument(std::string("memlog::kafka: ") + reason);
     }
-    // Errors and statistics come through the consumer's queue, on the
-    // source's thread.
-    rd_kafka_poll_set_consumer(handle);
     return std::unique_ptr<rd_kafka_t, HandleDeleter>(handle);
   }
 
@@ -624,14 +619,39 @@ class Source {
   }
 
   [[nodiscard]] std::error_code consume(const std::stop_token& own, const std::stop_token& outer) {
-    const std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_get_consumer(handle_.get()));
-    if (queue == nullptr) return make_rdkafka_error(RD_KAFKA_RESP_ERR__STATE);
+    // One queue takes every partition's messages and errors and, forwarded
+    // from the client's main queue, its error and statistics callbacks: all
+    // of them run here, on the source's thread, from its polls.
+    const std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(handle_.get()));
+    const std::unique_ptr<rd_kafka_queue_t, QueueDeleter> main(rd_kafka_queue_get_main(handle_.get()));
+    const std::unique_ptr<rd_kafka_topic_t, TopicDeleter> topic(
+        rd_kafka_topic_new(handle_.get(), config_.topic.c_str(), nullptr));
+    if (queue == nullptr || main == nullptr || topic == nullptr) return make_rdkafka_error(RD_KAFKA_RESP_ERR__FAIL);
+    rd_kafka_queue_forward(main.get(), queue.get());
+    Consuming consuming{topic.get(), queue.get(), {}};
+    // Declared after what it uses, so it ends first (also on an exception):
+    // stops every partition and unforwards before the queue and topic go.
+    struct Cleanup {
+      Source* source;
+      rd_kafka_queue_t* main;
+      Consuming* consuming;
+      ~Cleanup() {
+        for (const std::int32_t id : consuming->started) {
+          static_cast<void>(rd_kafka_consume_stop(consuming->topic, id));
+        }
+        rd_kafka_queue_forward(main, nullptr);
+        source->consuming_ = nullptr;
+      }
+    } cleanup{this, main.get(), &consuming};
+    consuming_ = &consuming;
     // Wakes a poll in progress (or the next one) at once.
     const auto wake = [queue = queue.get()] { rd_kafka_queue_yield(queue); };
     const std::stop_callback wake_on_stop(own, wake);
     const std::stop_callback wake_on_outer(outer, wake);
     const auto stopping = [&] { return own.stop_requested() || outer.stop_requested(); };
-    if (std::error_code error = assign()) return error;
+    for (const auto& partition : partitions_) {
+      if (std::error_code error = restart(*partition)) return error;
+    }
     notify();
     std::vector<rd_kafka_message_t*> batch(batch_size);
     std::error_code error;
@@ -656,14 +676,19 @@ class Source {
     return error == memlog::Errc::cancelled ? std::error_code{} : error;
   }
 
-  // Assigns every partition at its log's next_offset().
-  [[nodiscard]] std::error_code assign() {
-    const List list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
-    for (const auto& partition : partitions_) {
-      rd_kafka_topic_partition_list_add(list.get(), config_.topic.c_str(), partition->replica.partition())->offset =
-          partition->log.next_offset();
+  // (Re)starts fetching `partition` at its log's next_offset(), into the
+  // queue of consume(); messages of an earlier start still queued are purged.
+  [[nodiscard]] std::error_code restart(const Partition& partition) {
+    const std::int32_t id = partition.replica.partition();
+    auto& started = consuming_->started;
+    if (std::find(started.begin(), started.end(), id) != started.end()) {
+      static_cast<void>(rd_kafka_consume_stop(consuming_->topic, id));
+      started.erase(std::find(started.begin(), started.end(), id));
     }
-    if (const rd_kafka_resp_err_t error = rd_kafka_assign(handle_.get(), list.get())) return make_rdkafka_error(error);
+    if (rd_kafka_consume_start_queue(consuming_->topic, id, partition.log.next_offset(), consuming_->queue) == -1) {
+      return make_rdkafka_error(rd_kafka_last_error());
+    }
+    started.push_back(id);
     return {};
   }
 
@@ -707,9 +732,8 @@ class Source {
         if (std::error_code error = partition.replica.lose_to(low, stop)) return error;
       }
     }
-    // Restarts this partition where its log ends now, and the others where
-    // theirs end (a record they fetch twice is dropped as a redelivery).
-    return assign();
+    // Restarts the partition where its log ends now.
+    return restart(partition);
   }
 
   // The high watermarks librdkafka cached from its last fetch responses
@@ -837,6 +861,14 @@ class Source {
   std::atomic<bool> ready_{false};
   // A fatal error reported by librdkafka; set and read on the source's thread.
   std::error_code fatal_;
+  // What consume() fetches with: its topic handle, its queue, the partitions
+  // started on it. Only the source's thread uses it, while in consume().
+  struct Consuming {
+    rd_kafka_topic_t* topic;
+    rd_kafka_queue_t* queue;
+    std::vector<std::int32_t> started;
+  };
+  Consuming* consuming_ = nullptr;
 
   mutable memlog::detail::Mutex state_mu_;
   bool running_ MEMLOG_GUARDED_BY(state_mu_) = false;
