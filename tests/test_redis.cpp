@@ -685,9 +685,14 @@ TEST_CASE("redis-server restarted with its data while replicas run and a produce
       }
     }
   });
+  // Both replicas follow before the outage (a replica whose first
+  // connection came after it would count no reconnection), and both see it.
   REQUIRE(wait_for_id(a.log(), {1000, 0}));
+  REQUIRE(wait_for_id(b.log(), {1000, 0}));
   server.stop();
-  REQUIRE(a.source().wait_for([](const State& s) { return !s.connected; }, 10s).has_value());
+  for (Replica* r : {&a, &b}) {
+    REQUIRE(r->source().wait_for([](const State& s) { return !s.connected; }, 10s).has_value());
+  }
   server.restart();
   producer.join();
   REQUIRE(produced.load() == total);
