@@ -944,6 +944,60 @@ TEST_CASE("stop, produce, start again: the replica resumes after its last offset
   CHECK(source.state().partitions.at(0).counters == memlog::kafka::Counters{.records = 900});
 }
 
+TEST_CASE("after_write runs on the source's thread once a poll's records are in the log, and a throw stops it",
+          "[kafka][mock]") {
+  MockCluster& cluster = mock_cluster();
+  const std::string topic = fresh_topic();
+  cluster.create_topic(topic, 1);
+  Producer producer(cluster);
+  for (int i = 0; i < 300; ++i) producer.produce(topic, 0, value_of(i));
+  producer.flush();
+  SECTION("called after each poll that wrote, with the records already there") {
+    struct Call {
+      std::thread::id thread;
+      Offset next;
+    };
+    std::mutex mu;
+    std::vector<Call> calls;
+    const Source* self = nullptr;  // set before start(): the hook runs only after writes
+    Config config = config_for(cluster, topic);
+    config.after_write = [&] {
+      const std::lock_guard lock(mu);
+      calls.push_back({std::this_thread::get_id(), self->log(0).next_offset()});
+    };
+    Source source(config);
+    self = &source;
+    REQUIRE(source.start());
+    REQUIRE(wait_for_offset(source.log(0), 299));
+    for (int i = 300; i < 400; ++i) producer.produce(topic, 0, value_of(i));
+    producer.flush();
+    REQUIRE(wait_for_offset(source.log(0), 399));
+    source.stop();  // the hook of the poll that wrote 399 has run
+    const std::lock_guard lock(mu);
+    REQUIRE_FALSE(calls.empty());
+    Offset previous = -1;
+    for (const Call& call : calls) {
+      CHECK(call.thread != std::this_thread::get_id());
+      CHECK(call.thread == calls.front().thread);
+      CHECK(call.next > previous);  // only after polls that wrote
+      previous = call.next;
+    }
+    CHECK(calls.back().next == 400);
+  }
+  SECTION("a throwing after_write stops the source, after its records") {
+    StateWatch watch;
+    Config config = config_for(cluster, topic);
+    config.on_state_change = watch.callback();
+    config.after_write = [] { throw std::runtime_error("no"); };
+    Source source(config);
+    REQUIRE(source.start());
+    const auto stopped = watch.wait([](const State& s) { return !s.running; });
+    REQUIRE(stopped);
+    CHECK(stopped->error == std::errc::state_not_recoverable);
+    CHECK(source.log(0).next_offset() > 0);
+  }
+}
+
 TEST_CASE("stop() and the stop token end the source promptly, and close() ends its streams", "[kafka][mock]") {
   MockCluster& cluster = mock_cluster();
   const std::string topic = fresh_topic();

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -730,6 +732,55 @@ TEST_CASE("an entry larger than max_record_size is a gap record with its own ID"
   CHECK(state.skipped.too_large == 1);
   CHECK(state.entries == 2);
   CHECK(state.exact);
+}
+
+TEST_CASE("after_write runs on the source's thread once a read's records are in the log, and a throw stops it",
+          "[redis][server]") {
+  MEMLOG_REQUIRE_REDIS_SERVER();
+  RedisServer server;
+  Client client(server.port());
+  SECTION("called after each read that wrote, with the records already there") {
+    struct Call {
+      std::thread::id thread;
+      Offset next;
+    };
+    std::mutex mu;
+    std::vector<Call> calls;
+    memlog::Log<Entry> own;
+    Config config = config_for(server);
+    config.after_write = [&] {
+      const std::lock_guard lock(mu);
+      calls.push_back({std::this_thread::get_id(), own.next_offset()});
+    };
+    produce(client, "events", 1, 100);
+    Source source(own, config, Position{});
+    source.start();
+    REQUIRE(wait_for_id(own, {100, 0}));
+    produce(client, "events", 101, 150);
+    REQUIRE(wait_for_id(own, {150, 0}));
+    (void)settled(source, {150, 0});
+    source.stop();
+    const std::lock_guard lock(mu);
+    REQUIRE_FALSE(calls.empty());
+    Offset previous = -1;
+    for (const Call& call : calls) {
+      CHECK(call.thread != std::this_thread::get_id());
+      CHECK(call.thread == calls.front().thread);
+      CHECK(call.next > previous);  // only after reads that wrote
+      previous = call.next;
+    }
+    CHECK(calls.back().next == 150);  // the last read's records were in the log
+  }
+  SECTION("a throwing after_write stops the source, after its records") {
+    Config config = config_for(server);
+    config.after_write = [] { throw std::runtime_error("no"); };
+    produce(client, "events", 1, 3);
+    Replica replica(config, Start::beginning());
+    const auto stopped = replica.source().wait_for([](const State& s) { return !s.running; }, 10s);
+    REQUIRE(stopped.has_value());
+    CHECK(stopped->error == std::errc::state_not_recoverable);
+    CHECK(replica.log().next_offset() == 3);
+  }
 }
 
 TEST_CASE("a deleted key: the source waits for it, and stops when it comes back as another stream",

@@ -243,6 +243,13 @@ struct Config {
   // Called on the source's thread after `running`, `connected` or `error`
   // changed, with the new state. Must not call start(), stop() or close().
   std::function<void(const State&)> on_state_change;
+  // Called on the source's thread after each poll that wrote records
+  // (placeholders too), right after the writes and before the next poll,
+  // which it delays: keep it short. As memlog::redis::Config::after_write:
+  // for work that should follow a write at once on the same thread. Must
+  // not call start(), stop() or close(); if it throws, the source stops
+  // with std::errc::state_not_recoverable (state().error).
+  std::function<void()> after_write;
 };
 
 class Source {
@@ -604,7 +611,7 @@ class Source {
     } catch (const std::bad_alloc&) {
       error = make_error_code(std::errc::not_enough_memory);
     } catch (...) {
-      // A throwing Options::clock, or on_state_change: stop, do not terminate.
+      // A throwing Options::clock, on_state_change or after_write: stop, do not terminate.
       error = make_error_code(std::errc::state_not_recoverable);
     }
     // Close the client here, not only in stop(): a client nobody polls would
@@ -664,16 +671,26 @@ class Source {
         const ssize_t more = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data() + 1, batch.size() - 1);
         if (more > 0) count += more;
       }
+      const Offset written_before = count > 0 && config_.after_write ? written() : 0;
       for (ssize_t i = 0; i < count; ++i) {
         const std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> message(batch[i],
                                                                                            &rd_kafka_message_destroy);
         // After an error, the rest of the batch is only freed.
         if (!error && !stopping()) error = handle(*message, own);
       }
+      // An exception from it leaves run(), which stops the source.
+      if (count > 0 && config_.after_write && written() != written_before) config_.after_write();
       if (!error) error = fatal_;
       read_watermarks();
     }
     return error == memlog::Errc::cancelled ? std::error_code{} : error;
+  }
+
+  // How far the logs have come: the sum of their next offsets.
+  [[nodiscard]] Offset written() const noexcept {
+    Offset sum = 0;
+    for (const auto& partition : partitions_) sum += partition->log.next_offset();
+    return sum;
   }
 
   // (Re)starts fetching `partition` at its log's next_offset(), into the

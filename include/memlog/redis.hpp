@@ -157,6 +157,15 @@ struct Config {
   // with Errc::gap_too_large rather than write them all: counters that
   // claim a trillion missing entries come from a broken server, not a trim.
   std::uint64_t max_gap = std::uint64_t{1} << 24;
+  // Called on the source's thread after each read that wrote records (gap
+  // records too), right after the writes and before the next read, which
+  // it delays: keep it short. For work that should follow a write at once
+  // on the same thread, without waking another (the HTTP example runs a few
+  // ready handlers of its io_context here, so that the first clients of a
+  // record get it without waiting for an I/O thread to wake). It must not
+  // call the source's stop() or run(); if it throws, the source stops with
+  // std::errc::state_not_recoverable (state().error).
+  std::function<void()> after_write{};
 };
 
 // A checkpoint: the last entry written and its offset (the log's next
@@ -719,7 +728,15 @@ class Source {
       if (plan.reset) return Errc::stream_reset;
       if (plan.gap > config_.max_gap) return Errc::gap_too_large;
       Tally tally;
+      const Offset written_before = cursor_.offset;
       if (const std::error_code failed = write(batch, plan, tally, link.stop_token())) return failed;
+      if (cursor_.offset != written_before && config_.after_write) {
+        try {
+          config_.after_write();
+        } catch (...) {
+          return std::make_error_code(std::errc::state_not_recoverable);
+        }
+      }
       cursor_.exact = plan.exact;
       backoff.reset();
       update([&](State& s) {
