@@ -11,8 +11,9 @@
 # stream on one replica resumes on the other by Last-Event-ID (an entry ID);
 # a live entry reaches a waiting stream; /stats shows the source's state,
 # also across a redis-server restart (connected false, then true again with
-# a reconnect counted, nothing lost or doubled). Then both servers stop
-# with SIGTERM and exit 0.
+# a reconnect counted, nothing lost or doubled); an entry deleted before the
+# replicas read it is a gap neither sends. Then both servers stop with
+# SIGTERM and exit 0.
 #
 # Every wait is a bounded poll. Exit 0: pass, 1: fail, 77: skipped (no
 # curl, redis-server or redis-cli, or a server built without hiredis).
@@ -268,6 +269,27 @@ grep -qE '"reconnects":[1-9]' <<<"$stats" || fail "no reconnect counted: $stats"
 [ "$(records "$A_URL")" = "$(records "$B_URL")" ] || fail "A and B disagree after the restart"
 [ "$(records "$A_URL" | grep -o '"offset":' | wc -l)" -eq 80 ] || fail "not 80 records after the restart"
 pass "redis-server restarted: reconnected ($(grep -o '"reconnects":[0-9]*' <<<"$stats")), 80 records, replicas agree"
+
+# An entry deleted before the replicas read it: 80 and 81 added and 80
+# deleted in one transaction. Each replica holds a gap record at offset 80
+# (its add index), which is never sent: /records reads on past it, SSE ids
+# go from 79 to 81, and 81 keeps offset 81 on both.
+printf 'MULTI\nXADD events %s n 80\nXADD events %s n 81\nXDEL events %s\nEXEC\n' \
+  "$(id_of 80)" "$(id_of 81)" "$(id_of 80)" | rcli >/dev/null
+for name in A B; do
+  url_var="${name}_URL"
+  wait_until "$name holds offset 81" latest_is "${!url_var}" 81
+  want="[{\"offset\":79,\"id\":\"$(id_of 79)\",\"data\":{\"n\":\"79\",\"kind\":\"odd\"}},{\"offset\":81,\"id\":\"$(id_of 81)\",\"data\":{\"n\":\"81\"}}]"
+  body=$(get "${!url_var}/records?from=79&limit=2" | sed 's/"created":"[^"]*",//g')
+  [ "$body" = "$want" ] || fail "$name's records from 79: $body"
+  body=$(get "${!url_var}/records?from=80&limit=1" | sed 's/"created":"[^"]*",//g')
+  [ "$body" = "[{\"offset\":81,\"id\":\"$(id_of 81)\",\"data\":{\"n\":\"81\"}}]" ] ||
+    fail "$name's page from the gap: $body"
+  take_sse "$WORK/gap.sse" 2 "${!url_var}/stream?from=79"
+  [ "$(ids_of "$WORK/gap.sse")" = "$(id_of 79) $(id_of 81) " ] || fail "$name's SSE ids over the gap: $(ids_of "$WORK/gap.sse")"
+  wait_until "$name's /stats counts the deleted entry" stats_has "${!url_var}" '"skipped":{"deleted":1,'
+done
+pass "an entry deleted unread: a gap at its add index on both replicas, never sent; 81 keeps offset 81"
 
 stop_replica "$A_PID" A
 stop_replica "$B_PID" B
