@@ -387,6 +387,12 @@ struct Config {
   std::size_t max_streams = 10000;
   unsigned threads = 2;              // I/O threads
   unsigned source_runs = 4;          // handlers a replica's source thread runs after each write
+  // Where a replica starts: the oldest record the engine retains, the end
+  // (only what is added from now on), or the first record at or after a time.
+  struct Start {
+    enum class From { earliest, latest, time } from = From::earliest;
+    SystemTime time{};
+  } start;
   std::chrono::milliseconds heartbeat{15000};  // SSE comment when a stream is idle (0: never)
   std::chrono::milliseconds grace{5000};  // at shutdown, how long streams may take to drain
 };
@@ -394,7 +400,7 @@ struct Config {
 constexpr std::string_view usage =
     "usage: http_stream_server [--port N] [--source URL] [--rate EVENTS_PER_S] [--count N]\n"
     "                          [--segment RECORDS] [--max-bytes BYTES] [--max-age DURATION]\n"
-    "                          [--max-streams N] [--threads N] [--source-runs N]\n"
+    "                          [--max-streams N] [--threads N] [--start WHERE] [--source-runs N]\n"
     "                          [--heartbeat-ms MS] [--grace-ms MS]\n"
     "  --port         TCP port on 127.0.0.1 (0: pick a free one); default 8080\n"
     "  --source       where the records come from: redis://HOST[:PORT]/KEY (a replica of a\n"
@@ -410,6 +416,10 @@ constexpr std::string_view usage =
     "                 is seconds; 0: never); default 0\n"
     "  --max-streams  concurrent /stream clients before 503; default 10000\n"
     "  --threads      I/O threads serving every connection; default 2\n"
+    "  --start        where a replica starts: earliest (the oldest record the engine retains),\n"
+    "                 latest (only what is added from now on), or an RFC 3339 time (the\n"
+    "                 first record at or after it: a Redis ID's milliseconds, Kafka's\n"
+    "                 offsetsForTimes); default earliest\n"
     "  --source-runs  a replica's source thread, after each write, runs up to N handlers\n"
     "                 that are ready (the first clients of a record get it without waiting\n"
     "                 for an I/O thread to wake; 0: none); default 4\n"
@@ -421,6 +431,7 @@ constexpr std::string_view usage =
 // why) on a bad command line.
 std::optional<Config> parse_args(int argc, char** argv) {
   Config config;
+  bool start_given = false;
   std::vector<std::string_view> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view name = args[i];
@@ -488,6 +499,17 @@ std::optional<Config> parse_args(int argc, char** argv) {
       const auto v = parse_int<unsigned>(value);
       ok = v && *v > 0 && *v <= 256;
       if (ok) config.threads = *v;
+    } else if (name == "--start") {
+      ok = true;
+      if (value == "earliest") {
+        config.start.from = Config::Start::From::earliest;
+      } else if (value == "latest") {
+        config.start.from = Config::Start::From::latest;
+      } else if (const auto time = parse_rfc3339(value)) {
+        config.start = {Config::Start::From::time, *time};
+      } else {
+        ok = false;
+      }
     } else if (name == "--source-runs") {
       const auto v = parse_int<unsigned>(value);
       ok = v && *v <= 1024;
@@ -508,6 +530,11 @@ std::optional<Config> parse_args(int argc, char** argv) {
       std::cerr << "error: invalid value for " << name << ": '" << value << "'\n" << usage;
       return std::nullopt;
     }
+    if (name == "--start") start_given = true;
+  }
+  if (start_given && config.source.kind == SourceSpec::Kind::synthetic) {
+    std::cerr << "error: --start is for a replica (--source redis://... or kafka://...)\n" << usage;
+    return std::nullopt;
   }
   return config;
 }
@@ -2308,8 +2335,9 @@ int serve_synthetic(const Config& config, std::stop_token shutdown) {
 }
 
 #if MEMLOG_HTTP_STREAM_REDIS
-// A replica from the oldest entry Redis retains. Connecting (and locating
-// the start) retries until Redis answers, or until SIGINT/SIGTERM.
+// A replica from --start (default: the oldest entry Redis retains).
+// Connecting (and locating the start) retries until Redis answers, or until
+// SIGINT/SIGTERM.
 int serve_redis(const Config& config, std::stop_token shutdown) {
   memlog::redis::Config redis;
   redis.host = config.source.host;
@@ -2319,7 +2347,11 @@ int serve_redis(const Config& config, std::stop_token shutdown) {
   if (config.source_runs > 0) redis.after_write = [&assist] { assist.run(); };
   std::optional<memlog::redis::Replica> replica;
   try {
-    replica.emplace(redis, memlog::redis::Start::beginning(), log_options(config), shutdown);
+    const memlog::redis::Start start = config.start.from == Config::Start::From::latest ? memlog::redis::Start::end()
+                                       : config.start.from == Config::Start::From::time
+                                           ? memlog::redis::Start::at(config.start.time)
+                                           : memlog::redis::Start::beginning();
+    replica.emplace(redis, start, log_options(config), shutdown);
   } catch (const std::exception& e) {
     if (shutdown.stop_requested()) return 0;
     std::cerr << "error: redis://" << redis.host << ":" << redis.port << "/" << redis.key << ": " << e.what() << "\n";
@@ -2338,13 +2370,15 @@ int serve_redis(const Config& config, std::stop_token shutdown) {
 #endif
 
 #if MEMLOG_HTTP_STREAM_KAFKA
-// A replica of every partition of the topic, each from the earliest record
-// the broker retains.
+// A replica of every partition of the topic, each from --start (default:
+// the earliest record the broker retains).
 int serve_kafka(const Config& config, std::stop_token shutdown) {
   memlog::kafka::Config kafka;
   kafka.brokers = config.source.brokers;
   kafka.topic = config.source.topic;
-  kafka.start = memlog::kafka::Start::earliest();
+  kafka.start = config.start.from == Config::Start::From::latest ? memlog::kafka::Start::latest()
+                : config.start.from == Config::Start::From::time ? memlog::kafka::Start::at_time(config.start.time)
+                                                                 : memlog::kafka::Start::earliest();
   kafka.log = log_options(config);
   kafka.properties = config.source.properties;
   SourceAssist assist(config.source_runs);

@@ -11,7 +11,8 @@
 # Kafka offsets and the documented data, equal on both; SSE ids that are
 # Kafka offsets, and Last-Event-ID resuming on the other replica;
 # ?partition=1, and 400 for a partition the topic lacks; a live message
-# reaching a waiting stream; /stats with the source's state. Then SIGTERM:
+# reaching a waiting stream, and a third replica started with --start latest
+# holding only it; /stats with the source's state. Then SIGTERM:
 # exit 0.
 #
 # Every wait is a bounded poll. Exit 0: pass, 1: fail, 77: skipped (no curl).
@@ -75,10 +76,11 @@ echo "mock cluster (pid $MOCK_PID) at $BOOTSTRAP"
 # Empty fetches answered at once (the mock holds them for fetch.wait.max.ms).
 SOURCE="kafka://$BOOTSTRAP/events?fetch.wait.max.ms=10&statistics.interval.ms=100&log_level=0"
 
-start_replica() {  # start_replica NAME: sets NAME_PID, NAME_URL
+start_replica() {  # start_replica NAME [ARG...]: sets NAME_PID, NAME_URL
   local name=$1 port="" i pid
+  shift
   : >"$WORK/$name.out"
-  "$SERVER" --port 0 --source "$SOURCE" --heartbeat-ms 200 >>"$WORK/$name.out" 2>"$WORK/$name.err" &
+  "$SERVER" --port 0 --source "$SOURCE" --heartbeat-ms 200 "$@" >>"$WORK/$name.out" 2>"$WORK/$name.err" &
   pid=$!
   PIDS+=("$pid")
   for ((i = 0; i < 300; i++)); do
@@ -190,12 +192,22 @@ take_sse "$WORK/b1.sse" 2 "$B_URL/stream?partition=1" -H "Last-Event-ID: 0"
 [ "$(ids_of "$WORK/b1.sse")" = "1 2 " ] || fail "B partition 1 after 0: $(ids_of "$WORK/b1.sse")"
 pass "SSE ids are Kafka offsets; Last-Event-ID resumes on the other replica (and per partition)"
 
+# --start latest: a replica of the end holds nothing until the live message.
+start_replica C --start latest
+wait_until "C is connected" stats_has "$C_URL" '"connected":true'
+[ "$(curl -sS --max-time 5 "$C_URL/range")" = '{"earliest":-1,"latest":-1}' ] ||
+  fail "C (--start latest) holds records: $(curl -sS --max-time 5 "$C_URL/range")"
+
 curl -sS -N --max-time 30 "$B_URL/stream" >"$WORK/live.sse" 2>/dev/null &
 PIDS+=("$!")
 wait_until "B has a stream" stats_has "$B_URL" '"streams":1,'
 echo 1 >&3
 wait_until "the live message reaches the stream" grep -q '^id: 30$' "$WORK/live.sse"
 pass "a live message reaches a waiting SSE client"
+wait_until "C (--start latest) holds offset 30 only" \
+  eval '[ "$(curl -sS --max-time 5 "$C_URL/range" 2>/dev/null)" = "{\"earliest\":30,\"latest\":30}" ]'
+stop_replica "$C_PID" C
+pass "--start latest: C started at the end and holds the live message at its Kafka offset"
 
 want='"source":{"kind":"kafka","running":true,"connected":true,'
 wait_until "B's /stats shows the source connected" stats_has "$B_URL" "$want"

@@ -12,7 +12,8 @@
 # a live entry reaches a waiting stream; /stats shows the source's state,
 # also across a redis-server restart (connected false, then true again with
 # a reconnect counted, nothing lost or doubled); an entry deleted before the
-# replicas read it is a gap neither sends. Then both servers stop with
+# replicas read it is a gap neither sends; --start at a time and at the
+# end (two more replicas). Then both servers stop with
 # SIGTERM and exit 0.
 #
 # Every wait is a bounded poll. Exit 0: pass, 1: fail, 77: skipped (no
@@ -109,11 +110,12 @@ add_entries() {  # add_entries FIRST LAST
   done
 }
 
-# --- the replicas: start_replica NAME sets NAME_PID and NAME_URL
+# --- the replicas: start_replica NAME [ARG...] sets NAME_PID and NAME_URL
 start_replica() {
   local name=$1 port="" i pid
+  shift
   : >"$WORK/$name.out"  # there before sed reads it
-  "$SERVER" --port 0 --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 200 \
+  "$SERVER" --port 0 --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 200 "$@" \
     >>"$WORK/$name.out" 2>"$WORK/$name.err" &
   pid=$!
   PIDS+=("$pid")
@@ -207,6 +209,18 @@ wait_until "replica B holds entries 0..69" latest_is "$B_URL" 69
 [ "$(records "$A_URL")" = "$(records "$B_URL")" ] || fail "A and B disagree: $(diff <(records "$A_URL" | tr '{' '\n') <(records "$B_URL" | tr '{' '\n') | head)"
 pass "replicas started at different times agree on 70 records (offsets, ids, data)"
 
+# --start: at a time (entry 60's ID is 1700000000060 ms), and at the end.
+range_is() { [ "$(curl -sS --max-time 5 "$1/range" 2>/dev/null)" = "$2" ]; }
+start_replica C --start 2023-11-14T22:13:20.060Z
+wait_until "replica C holds entries 60..69" range_is "$C_URL" '{"earliest":60,"latest":69}'
+from_60() { get "$1/records?from=60&limit=1000" | sed 's/"created":"[^"]*",//g'; }
+[ "$(from_60 "$C_URL")" = "$(from_60 "$A_URL")" ] || fail "C's records differ from A's from 60: $(from_60 "$C_URL" | head -c 300)"
+start_replica D --start latest
+wait_until "replica D is connected" stats_has "$D_URL" '"connected":true'
+[ "$(curl -sS --max-time 5 "$D_URL/range")" = '{"earliest":-1,"latest":-1}' ] ||
+  fail "D (--start latest) holds records: $(curl -sS --max-time 5 "$D_URL/range")"
+pass "--start at a time: C starts at entry 60, offsets as A's; --start latest: D holds nothing yet"
+
 # SSE: 5 events from offset 10 on A; resume on B after the last one's entry ID.
 take_sse "$WORK/a.sse" 5 "$A_URL/stream?from=10"
 [ "$(ids_of "$WORK/a.sse")" = "$(for i in 10 11 12 13 14; do printf '%s ' "$(id_of $i)"; done)" ] ||
@@ -247,6 +261,10 @@ wait_until "B has a stream" stats_has "$B_URL" '"streams":1,'
 add_entries 70 70
 wait_until "the live entry reaches the stream" grep -q "^id: $(id_of 70)$" "$WORK/live.sse"
 pass "a live XADD reaches a waiting SSE client"
+wait_until "D (--start latest) holds entry 70 only" range_is "$D_URL" '{"earliest":70,"latest":70}'
+stop_replica "$C_PID" C
+stop_replica "$D_PID" D
+pass "D, started at the end, got the live entry at its add index"
 
 # /stats: the source's state.
 want="\"source\":{\"kind\":\"redis\",\"running\":true,\"connected\":true,\"key\":\"stream\",\"last\":{\"id\":\"$(id_of 70)\",\"offset\":70},\"exact\":true,\"lag\":"
