@@ -42,6 +42,7 @@
 
 #include "support/catch.hpp"
 #include "support/checks.hpp"
+#include "support/write_hook.hpp"
 
 // Under ThreadSanitizer the test links support/tsan_c11_threads.cpp: what the
 // uninstrumented librdkafka needs (see there).
@@ -953,18 +954,10 @@ TEST_CASE("after_write runs on the source's thread once a poll's records are in 
   for (int i = 0; i < 300; ++i) producer.produce(topic, 0, value_of(i));
   producer.flush();
   SECTION("called after each poll that wrote, with the records already there") {
-    struct Call {
-      std::thread::id thread;
-      Offset next;
-    };
-    std::mutex mu;
-    std::vector<Call> calls;
+    memlog_test::WriteHookCalls calls;
     const Source* self = nullptr;  // set before start(): the hook runs only after writes
     Config config = config_for(cluster, topic);
-    config.after_write = [&] {
-      const std::lock_guard lock(mu);
-      calls.push_back({std::this_thread::get_id(), self->log(0).next_offset()});
-    };
+    config.after_write = calls.callback([&self] { return self->log(0).next_offset(); });
     Source source(config);
     self = &source;
     REQUIRE(source.start());
@@ -973,16 +966,7 @@ TEST_CASE("after_write runs on the source's thread once a poll's records are in 
     producer.flush();
     REQUIRE(wait_for_offset(source.log(0), 399));
     source.stop();  // the hook of the poll that wrote 399 has run
-    const std::lock_guard lock(mu);
-    REQUIRE_FALSE(calls.empty());
-    Offset previous = -1;
-    for (const Call& call : calls) {
-      CHECK(call.thread != std::this_thread::get_id());
-      CHECK(call.thread == calls.front().thread);
-      CHECK(call.next > previous);  // only after polls that wrote
-      previous = call.next;
-    }
-    CHECK(calls.back().next == 400);
+    calls.check(400);
   }
   SECTION("a throwing after_write stops the source, after its records") {
     StateWatch watch;

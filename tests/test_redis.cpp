@@ -22,6 +22,7 @@
 #include "redis/fake_server.hpp"
 #include "redis/redis_server.hpp"
 #include "support/catch.hpp"
+#include "support/write_hook.hpp"
 
 namespace {
 
@@ -740,18 +741,10 @@ TEST_CASE("after_write runs on the source's thread once a read's records are in 
   RedisServer server;
   Client client(server.port());
   SECTION("called after each read that wrote, with the records already there") {
-    struct Call {
-      std::thread::id thread;
-      Offset next;
-    };
-    std::mutex mu;
-    std::vector<Call> calls;
+    memlog_test::WriteHookCalls calls;
     memlog::Log<Entry> own;
     Config config = config_for(server);
-    config.after_write = [&] {
-      const std::lock_guard lock(mu);
-      calls.push_back({std::this_thread::get_id(), own.next_offset()});
-    };
+    config.after_write = calls.callback([&own] { return own.next_offset(); });
     produce(client, "events", 1, 100);
     Source source(own, config, Position{});
     source.start();
@@ -760,16 +753,7 @@ TEST_CASE("after_write runs on the source's thread once a read's records are in 
     REQUIRE(wait_for_id(own, {150, 0}));
     (void)settled(source, {150, 0});
     source.stop();
-    const std::lock_guard lock(mu);
-    REQUIRE_FALSE(calls.empty());
-    Offset previous = -1;
-    for (const Call& call : calls) {
-      CHECK(call.thread != std::this_thread::get_id());
-      CHECK(call.thread == calls.front().thread);
-      CHECK(call.next > previous);  // only after reads that wrote
-      previous = call.next;
-    }
-    CHECK(calls.back().next == 150);  // the last read's records were in the log
+    calls.check(150);  // the last read's records were in the log
   }
   SECTION("a throwing after_write stops the source, after its records") {
     Config config = config_for(server);
