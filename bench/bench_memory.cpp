@@ -21,6 +21,7 @@
 #include <memlog/memlog.hpp>
 
 #include "bench_util.hpp"
+#include "support/replaced_new.hpp"
 
 // ---------------------------------------------------------------------------
 // Every form of the global operator new and delete, replaced by malloc /
@@ -131,50 +132,12 @@ class Measurement {
 }  // namespace heap
 }  // namespace
 
-void* operator new(std::size_t size) { return heap::allocate(size); }
-void* operator new[](std::size_t size) { return heap::allocate(size); }
-void* operator new(std::size_t size, std::align_val_t align) { return heap::allocate(size, align); }
-void* operator new[](std::size_t size, std::align_val_t align) { return heap::allocate(size, align); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return heap::allocate(size);
-  } catch (...) {
-    return nullptr;
-  }
+// The program's operator new and delete (support/replaced_new.hpp) are heap's.
+void* memlog_test::replaced_new::allocate(std::size_t size) { return heap::allocate(size); }
+void* memlog_test::replaced_new::allocate(std::size_t size, std::align_val_t alignment) {
+  return heap::allocate(size, alignment);
 }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return heap::allocate(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new(std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  try {
-    return heap::allocate(size, align);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, std::align_val_t align, const std::nothrow_t&) noexcept {
-  try {
-    return heap::allocate(size, align);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void operator delete(void* p) noexcept { heap::release(p); }
-void operator delete[](void* p) noexcept { heap::release(p); }
-void operator delete(void* p, std::size_t) noexcept { heap::release(p); }
-void operator delete[](void* p, std::size_t) noexcept { heap::release(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { heap::release(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { heap::release(p); }
-void operator delete(void* p, std::align_val_t) noexcept { heap::release(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { heap::release(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { heap::release(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { heap::release(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { heap::release(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { heap::release(p); }
+void memlog_test::replaced_new::release(void* p) noexcept { heap::release(p); }
 
 namespace {
 

@@ -44,6 +44,7 @@
 // malloc/free, which these operators call, so it still sees every block.
 
 #include "support/catch.hpp"
+#include "support/replaced_new.hpp"
 
 #include <memlog/memlog.hpp>
 #include <memlog/sharded.hpp>
@@ -126,52 +127,12 @@ class Armed {
 }  // namespace inject
 }  // namespace
 
-void* operator new(std::size_t size) { return inject::allocate(size); }
-void* operator new[](std::size_t size) { return inject::allocate(size); }
-void* operator new(std::size_t size, std::align_val_t alignment) { return inject::allocate(size, alignment); }
-void* operator new[](std::size_t size, std::align_val_t alignment) { return inject::allocate(size, alignment); }
-
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return inject::allocate(size);
-  } catch (...) {
-    return nullptr;
-  }
+// The program's operator new and delete (support/replaced_new.hpp) are inject's.
+void* memlog_test::replaced_new::allocate(std::size_t size) { return inject::allocate(size); }
+void* memlog_test::replaced_new::allocate(std::size_t size, std::align_val_t alignment) {
+  return inject::allocate(size, alignment);
 }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  try {
-    return inject::allocate(size);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  try {
-    return inject::allocate(size, alignment);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  try {
-    return inject::allocate(size, alignment);
-  } catch (...) {
-    return nullptr;
-  }
-}
-
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void memlog_test::replaced_new::release(void* p) noexcept { std::free(p); }
 
 // ---------------------------------------------------------------------------
 // Record values, log state and snapshots.
