@@ -51,6 +51,8 @@ fail() {
   exit 1
 }
 pass() { echo "ok: $*"; }
+# start_named, stop_named
+. "$HERE/server_lib.sh"
 
 wait_until() {  # wait_until DESCRIPTION COMMAND...: polls COMMAND (<= 30 s)
   local what=$1 i
@@ -76,36 +78,13 @@ echo "mock cluster (pid $MOCK_PID) at $BOOTSTRAP"
 # Empty fetches answered at once (the mock holds them for fetch.wait.max.ms).
 SOURCE="kafka://$BOOTSTRAP/events?fetch.wait.max.ms=10&statistics.interval.ms=100&log_level=0"
 
-start_replica() {  # start_replica NAME [ARG...]: sets NAME_PID, NAME_URL
-  local name=$1 port="" i pid
+# start_replica NAME [ARG...]: sets NAME_PID, NAME_URL
+start_replica() {
+  local name=$1
   shift
-  : >"$WORK/$name.out"
-  "$SERVER" --port 0 --source "$SOURCE" --heartbeat-ms 200 "$@" >>"$WORK/$name.out" 2>"$WORK/$name.err" &
-  pid=$!
-  PIDS+=("$pid")
-  for ((i = 0; i < 300; i++)); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "replica $name exited at startup"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "replica $name did not print its port"
-  printf -v "${name}_PID" '%s' "$pid"
-  printf -v "${name}_URL" '%s' "http://127.0.0.1:$port"
+  start_named "$name" --source "$SOURCE" --heartbeat-ms 200 "$@"
 }
-
-stop_replica() {  # stop_replica PID NAME
-  local pid=$1 i rc=0
-  kill -TERM "$pid"
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && fail "replica $2 still running 15 s after SIGTERM"
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ] || fail "replica $2 exited with status $rc"
-  pass "replica $2 exited 0 after SIGTERM"
-}
+stop_replica() { stop_named "$@"; }  # stop_replica PID NAME
 
 get() {  # get URL [curl args...]: the body; fails unless 200
   local url=$1 code

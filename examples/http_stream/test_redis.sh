@@ -52,6 +52,8 @@ fail() {
   exit 1
 }
 pass() { echo "ok: $*"; }
+# start_named, stop_named
+. "$HERE/server_lib.sh"
 
 # wait_until DESCRIPTION COMMAND...: polls COMMAND (<= 30 s).
 wait_until() {
@@ -112,36 +114,11 @@ add_entries() {  # add_entries FIRST LAST
 
 # --- the replicas: start_replica NAME [ARG...] sets NAME_PID and NAME_URL
 start_replica() {
-  local name=$1 port="" i pid
+  local name=$1
   shift
-  : >"$WORK/$name.out"  # there before sed reads it
-  "$SERVER" --port 0 --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 200 "$@" \
-    >>"$WORK/$name.out" 2>"$WORK/$name.err" &
-  pid=$!
-  PIDS+=("$pid")
-  for ((i = 0; i < 300; i++)); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$WORK/$name.out")
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "replica $name exited at startup"
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "replica $name did not print its port"
-  printf -v "${name}_PID" '%s' "$pid"
-  printf -v "${name}_URL" '%s' "http://127.0.0.1:$port"
+  start_named "$name" --source "redis://127.0.0.1:$REDIS_PORT/events" --heartbeat-ms 200 "$@"
 }
-
-stop_replica() {  # stop_replica PID NAME
-  local pid=$1 i rc=0
-  kill -TERM "$pid"
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && fail "replica $2 still running 15 s after SIGTERM"
-  wait "$pid" || rc=$?
-  [ "$rc" -eq 0 ] || fail "replica $2 exited with status $rc"
-  pass "replica $2 exited 0 after SIGTERM"
-}
+stop_replica() { stop_named "$@"; }  # stop_replica PID NAME
 
 # get URL [curl args...]: the body on stdout; fails unless 200.
 get() {
