@@ -764,6 +764,9 @@ TEST_CASE("after_write runs on the source's thread once a read's records are in 
     REQUIRE(stopped.has_value());
     CHECK(stopped->error == std::errc::state_not_recoverable);
     CHECK(replica.log().next_offset() == 3);
+    // The state counts what the read wrote before the hook threw.
+    CHECK(stopped->entries == 3);
+    CHECK(stopped->last == Position{{3, 0}, 2});
   }
 }
 

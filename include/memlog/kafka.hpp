@@ -248,7 +248,8 @@ struct Config {
   // which it delays: keep it short. As memlog::redis::Config::after_write:
   // for work that should follow a write at once on the same thread. Must
   // not call start(), stop() or close(); if it throws, the source stops
-  // with std::errc::state_not_recoverable (state().error).
+  // with std::errc::state_not_recoverable (std::bad_alloc:
+  // not_enough_memory) as state().error, the poll's records written.
   std::function<void()> after_write;
 };
 

@@ -112,6 +112,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -164,7 +165,8 @@ struct Config {
   // ready handlers of its io_context here, so that the first clients of a
   // record get it without waiting for an I/O thread to wake). It must not
   // call the source's stop() or run(); if it throws, the source stops with
-  // std::errc::state_not_recoverable (state().error).
+  // std::errc::state_not_recoverable (std::bad_alloc: not_enough_memory) as
+  // state().error, the batch's records written and counted.
   std::function<void()> after_write{};
 };
 
@@ -730,13 +732,6 @@ class Source {
       Tally tally;
       const Offset written_before = cursor_.offset;
       if (const std::error_code failed = write(batch, plan, tally, link.stop_token())) return failed;
-      if (cursor_.offset != written_before && config_.after_write) {
-        try {
-          config_.after_write();
-        } catch (...) {
-          return std::make_error_code(std::errc::state_not_recoverable);
-        }
-      }
       cursor_.exact = plan.exact;
       backoff.reset();
       update([&](State& s) {
@@ -759,6 +754,17 @@ class Source {
           s.message.clear();
         }
       });
+      // After the state counts the batch: a throw stops the source, and the
+      // records it wrote stay counted.
+      if (cursor_.offset != written_before && config_.after_write) {
+        try {
+          config_.after_write();
+        } catch (const std::bad_alloc&) {
+          return std::make_error_code(std::errc::not_enough_memory);
+        } catch (...) {
+          return std::make_error_code(std::errc::state_not_recoverable);
+        }
+      }
     }
   }
 
