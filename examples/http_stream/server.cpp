@@ -115,6 +115,8 @@
 #include <thread>
 #include <vector>
 
+#include "source_assist.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -2247,43 +2249,7 @@ std::string kafka_state_json(const memlog::kafka::State& state) {
 
 // Serves `served` until `shutdown` is requested (SIGINT/SIGTERM), then
 // drains the streams and returns the exit status.
-// A replica's source thread lends itself to the I/O threads (--source-runs):
-// after each write (the sources' Config::after_write) it runs up to `limit`
-// handlers that are ready by then, each on its strand as on any I/O thread.
-// The write has just posted the continuations of the streams waiting for
-// it, and an I/O thread that sleeps takes about 25 us to wake on a 2 vCPU
-// VM: most of what the replica's hop costs. The first clients of a record
-// now get it from the thread that wrote it; the I/O threads, woken as
-// before, take the rest. Attached while serve() serves, detached before the
-// io_context goes.
-class SourceAssist {
- public:
-  explicit SourceAssist(unsigned limit) : limit_(limit) {}
-  SourceAssist(const SourceAssist&) = delete;
-  SourceAssist& operator=(const SourceAssist&) = delete;
-
-  void attach(net::io_context* io) {
-    const std::lock_guard lock(mu_);
-    io_ = io;
-  }
-
-  // On the source's thread.
-  void run() noexcept {
-    const std::lock_guard lock(mu_);  // held while handlers run: attach(nullptr) waits
-    for (unsigned i = 0; io_ != nullptr && i < limit_; ++i) {
-      try {
-        if (io_->poll_one() == 0) return;
-      } catch (const std::exception& e) {  // as an I/O thread's run() does
-        std::cerr << "error in a handler: " << e.what() << "\n";
-      }
-    }
-  }
-
- private:
-  const unsigned limit_;
-  std::mutex mu_;
-  net::io_context* io_ = nullptr;
-};
+using http_stream::SourceAssist;  // source_assist.hpp: --source-runs
 
 template <class T>
 int serve(const Config& config, Served<T> served, std::stop_token shutdown, SourceAssist* assist = nullptr) {
