@@ -897,6 +897,15 @@ TEST_CASE("where a replica starts: the end, a time after every record, a checkpo
     REQUIRE(source.start());
     CHECK(source.log(0).options().start_offset == 100);
   }
+  SECTION("a time before 1970 is a time, not one of Kafka's special values (-2: the beginning)") {
+    // The mock answers every real time with the end (see the section
+    // above); the value -2 it would take for the beginning.
+    Config config = config_for(cluster, topic);
+    config.start = Start::at_time(std::chrono::system_clock::time_point(-2ms));
+    Source source(config);
+    REQUIRE(source.start());
+    CHECK(source.log(0).options().start_offset == 100);
+  }
   SECTION("a checkpoint at the end, and one beyond it") {
     Config config = config_for(cluster, topic);
     config.start = Start::at_offset(100);

@@ -62,8 +62,8 @@
 //   2.0.2 also never runs into its assertion in rd_kafka_broker_destroy_final
 //   (librdkafka issue 3608): the group's coordinator connection, closed as
 //   the client shuts down, could start a metadata request that raced the
-//   shutdown and aborted the process. The source
-//   checks every record against its log: a record below next_offset() is a
+//   shutdown and aborted the process. The source checks every record
+//   against its log: a record below next_offset() is a
 //   redelivery and is dropped (counted), one above it leaves a gap. So it
 //   resumes after the last offset written, whatever the broker does: no
 //   loss, duplicate or reordering. When the broker has
@@ -546,7 +546,11 @@ class Source {
     std::vector<Offset> by_time;
     if (start.from == Start::From::time) {
       const List list(rd_kafka_topic_partition_list_new(static_cast<int>(ids.size())));
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(start.time.time_since_epoch()).count();
+      // At least 0: Kafka reads -1 and -2 as "the end" and "the beginning"
+      // (and keeps more negatives), where a time before 1970 means the
+      // first record.
+      const auto ms = std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(start.time.time_since_epoch()).count());
       for (const std::int32_t id : ids) rd_kafka_topic_partition_list_add(list.get(), config_.topic.c_str(), id)->offset = ms;
       if (const rd_kafka_resp_err_t error = rd_kafka_offsets_for_times(handle_.get(), list.get(), timeout_ms())) {
         return make_rdkafka_error(error);
