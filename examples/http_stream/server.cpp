@@ -809,7 +809,8 @@ void append_record_json(std::string& out, const memlog::Record<std::string>& rec
 //                                   without a record: skipped, never sent
 //   append_event_id(out, record)    the SSE id: the source's position
 //   append_record_json(out, record) the record as one line of JSON
-//   resume_after(log, id)           where a stream resumes after Last-Event-ID `id`
+//   resume_after(log, id, start)    where a stream resumes after Last-Event-ID `id`
+//                                   (`start`: Served::start_after)
 
 // Where a stream starts after Last-Event-ID, or why it cannot (a 400's message).
 struct ResumeAt {
@@ -831,7 +832,7 @@ bool hidden(const memlog::Record<std::string>&) noexcept { return false; }
 void append_event_id(std::string& out, const memlog::Record<std::string>& record) {
   append_offset(out, record.metadata.offset);
 }
-ResumeAt resume_after(const memlog::Log<std::string>&, std::string_view last_event_id) {
+ResumeAt resume_after(const memlog::Log<std::string>&, std::string_view last_event_id, const std::string&) {
   return resume_after_offset(last_event_id);
 }
 
@@ -868,10 +869,20 @@ void append_record_json(std::string& out, const memlog::Record<memlog::redis::En
 // starts at the purged offset before it, so that it fails as a stream
 // behind the retention does (an error event; with reset=earliest|latest a
 // skipped message) rather than silently leaving them out.
-ResumeAt resume_after(const memlog::Log<memlog::redis::Entry>& log, std::string_view last_event_id) {
+ResumeAt resume_after(const memlog::Log<memlog::redis::Entry>& log, std::string_view last_event_id,
+                      const std::string& start_after) {
   const auto id = memlog::redis::EntryId::parse(last_event_id);
   if (!id) return {0, "Last-Event-ID must be a Redis entry ID, <ms>-<seq>"};
   const memlog::Offset offset = memlog::redis::offset_after(log, *id);
+  // An ID before where the replica began: the client may have missed
+  // entries the replica never held. Fail as a purged offset does, rather
+  // than go on from the replica's first record. (A replica started at a time
+  // knows only the ID bound, not the entry before it: a client whose last
+  // entry was right before the start fails too, and can use from=.)
+  if (offset == log.options().start_offset && !start_after.empty()) {
+    const auto start = memlog::redis::EntryId::parse(start_after);
+    if (start && *id < *start) return {offset - 1, {}};
+  }
   const memlog::OffsetRange range = log.range();
   if (range.earliest >= 0 && offset == range.earliest && range.earliest > log.options().start_offset) {
     const auto first = log.read(range.earliest, [](const auto& record) { return record.data.id; });
@@ -945,7 +956,7 @@ void append_record_json(std::string& out, const memlog::Record<memlog::kafka::Me
   }
   out += "}}}";
 }
-ResumeAt resume_after(const memlog::Log<memlog::kafka::Message>&, std::string_view last_event_id) {
+ResumeAt resume_after(const memlog::Log<memlog::kafka::Message>&, std::string_view last_event_id, const std::string&) {
   return resume_after_offset(last_event_id);
 }
 #endif
@@ -1156,7 +1167,7 @@ struct StreamStart {
 // absent or empty when the client sent none.
 template <class T>
 StreamStart stream_start(const memlog::Log<T>& log, const Param& last_event_id, const Param& from,
-                         const Param& since) {
+                         const Param& since, const std::string& start_after) {
   if (from && since) return {0, std::string(since_and_from_message)};
   std::optional<memlog::Offset> from_offset;
   if (from) {
@@ -1169,7 +1180,7 @@ StreamStart stream_start(const memlog::Log<T>& log, const Param& last_event_id, 
     if (!since_time) return {0, std::string(since_message)};
   }
   if (last_event_id && !last_event_id->empty()) {
-    ResumeAt resume = resume_after(log, *last_event_id);
+    ResumeAt resume = resume_after(log, *last_event_id, start_after);
     return {resume.offset, std::move(resume.error)};
   }
   if (from_offset) return {*from_offset, {}};
@@ -1422,6 +1433,10 @@ struct Served {
   std::function<void()> close;
   // The source's state as a JSON object, for /stats.
   std::function<std::string()> state_json;
+  // A Redis replica that began after the stream's first entry (--start, or
+  // entries Redis had trimmed): the entry ID right before its first record
+  // (redis::Located). Empty otherwise, and for other sources.
+  std::string start_after;
 };
 
 // What every connection shares: the logs, the configuration, the stream cap
@@ -1453,6 +1468,7 @@ class Shared {
   // The first log (what the server prints at shutdown).
   [[nodiscard]] const memlog::Log<T>& main_log() const { return *served_.logs.front(); }
   void close_logs() { served_.close(); }
+  [[nodiscard]] const std::string& start_after() const noexcept { return served_.start_after; }
   [[nodiscard]] std::string source_state() const { return served_.state_json(); }
 
   // A slot of the stream cap, or false when all are taken.
@@ -1665,7 +1681,8 @@ class Connection : public std::enable_shared_from_this<Connection<T>> {
       if (!reset) return respond(bad_request("'reset' must be none, earliest or latest"));
       options.reset = *reset;
     }
-    const StreamStart start = stream_start(log, last_event_id, param(target, "from"), param(target, "since"));
+    const StreamStart start =
+        stream_start(log, last_event_id, param(target, "from"), param(target, "since"), shared_.start_after());
     if (!start.error.empty()) return respond(bad_request(start.error));
     if (!shared_.acquire_slot()) {
       return respond(503,
@@ -2331,6 +2348,7 @@ int serve_redis(const Config& config, std::stop_token shutdown) {
     replica->log().close();
   };
   served.state_json = [&] { return redis_state_json(replica->state()); };
+  if (replica->located().position.offset >= 0) served.start_after = replica->located().position.id.to_string();
   return serve(config, std::move(served), shutdown, &assist);
 }
 #endif

@@ -198,6 +198,17 @@ wait_until "replica D is connected" stats_has "$D_URL" '"connected":true'
   fail "D (--start latest) holds records: $(curl -sS --max-time 5 "$D_URL/range")"
 pass "--start at a time: C starts at entry 60, offsets as A's; --start latest: D holds nothing yet"
 
+# A Last-Event-ID from before where a replica began (C never held 11..59, D
+# nothing before 70) fails as a purged offset does, never a silent skip.
+before_start() {  # before_start URL: the stream after Last-Event-ID entry 10 is an error event
+  curl -sS -N --max-time 10 "$1/stream" -H "Last-Event-ID: $(id_of 10)" >"$WORK/early.sse" 2>/dev/null || true
+  grep -q '^event: error$' "$WORK/early.sse" && grep -qF 'out of range' "$WORK/early.sse" ||
+    fail "$1 after Last-Event-ID $(id_of 10): $(head -c 300 "$WORK/early.sse")"
+}
+before_start "$C_URL"
+before_start "$D_URL"
+pass "Last-Event-ID before a replica's start: an error event on C (from a time) and D (from the end)"
+
 # SSE: 5 events from offset 10 on A; resume on B after the last one's entry ID.
 take_sse "$WORK/a.sse" 5 "$A_URL/stream?from=10"
 [ "$(ids_of "$WORK/a.sse")" = "$(for i in 10 11 12 13 14; do printf '%s ' "$(id_of $i)"; done)" ] ||
@@ -239,6 +250,8 @@ add_entries 70 70
 wait_until "the live entry reaches the stream" grep -q "^id: $(id_of 70)$" "$WORK/live.sse"
 pass "a live XADD reaches a waiting SSE client"
 wait_until "D (--start latest) holds entry 70 only" range_is "$D_URL" '{"earliest":70,"latest":70}'
+take_sse "$WORK/d.sse" 1 "$D_URL/stream" -H "Last-Event-ID: $(id_of 69)"
+[ "$(ids_of "$WORK/d.sse")" = "$(id_of 70) " ] || fail "D after Last-Event-ID $(id_of 69): $(ids_of "$WORK/d.sse")"
 stop_replica "$C_PID" C
 stop_replica "$D_PID" D
 pass "D, started at the end, got the live entry at its add index"
