@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -988,6 +989,17 @@ TEST_CASE("after_write runs on the source's thread once a poll's records are in 
     REQUIRE(stopped);
     CHECK(stopped->error == std::errc::state_not_recoverable);
     CHECK(source.log(0).next_offset() > 0);
+  }
+  SECTION("a hook that runs out of memory stops it with not_enough_memory") {
+    StateWatch watch;
+    Config config = config_for(cluster, topic);
+    config.on_state_change = watch.callback();
+    config.after_write = [] { throw std::bad_alloc(); };
+    Source source(config);
+    REQUIRE(source.start());
+    const auto stopped = watch.wait([](const State& s) { return !s.running; });
+    REQUIRE(stopped);
+    CHECK(stopped->error == std::errc::not_enough_memory);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <random>
 #include <set>
@@ -767,6 +768,16 @@ TEST_CASE("after_write runs on the source's thread once a read's records are in 
     // The state counts what the read wrote before the hook threw.
     CHECK(stopped->entries == 3);
     CHECK(stopped->last == Position{{3, 0}, 2});
+  }
+  SECTION("a hook that runs out of memory stops it with not_enough_memory") {
+    Config config = config_for(server);
+    config.after_write = [] { throw std::bad_alloc(); };
+    produce(client, "events", 1, 3);
+    Replica replica(config, Start::beginning());
+    const auto stopped = replica.source().wait_for([](const State& s) { return !s.running; }, 10s);
+    REQUIRE(stopped.has_value());
+    CHECK(stopped->error == std::errc::not_enough_memory);
+    CHECK(stopped->entries == 3);
   }
 }
 
