@@ -2264,10 +2264,11 @@ std::string kafka_state_json(const memlog::kafka::State& state) {
 }
 #endif
 
-// Serves `served` until `shutdown` is requested (SIGINT/SIGTERM), then
-// drains the streams and returns the exit status.
 using http_stream::SourceAssist;  // source_assist.hpp: --source-runs
 
+// Serves `served` until `shutdown` is requested (SIGINT/SIGTERM), then
+// drains the streams and returns the exit status. `assist`: a replica's
+// source thread, which runs ready handlers after each write while attached.
 template <class T>
 int serve(const Config& config, Served<T> served, std::stop_token shutdown, SourceAssist* assist = nullptr) {
   StreamServer<T> server(config, std::move(served));
