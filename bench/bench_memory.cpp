@@ -2,7 +2,7 @@
 // measured with mallinfo2 (in-use bytes, mmapped blocks included): the
 // records' vector slots plus each string's own heap block; and the peak
 // while large records stream through a log bounded by max_segment_bytes
-// (issue 13), counted by this file's operator new and delete.
+// (issue 13), counted by support/heap_counter.hpp's operator new and delete.
 
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -15,129 +15,14 @@
 #include <memory>
 #include <new>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include <memlog/memlog.hpp>
 
 #include "bench_util.hpp"
-#include "support/replaced_new.hpp"
+#include "support/heap_counter.hpp"
 
-// ---------------------------------------------------------------------------
-// Every form of the global operator new and delete, replaced by malloc /
-// aligned_alloc and free (so that the blocks, and mallinfo2's figures, are
-// those of the default operators). While a heap::Measurement is alive they
-// also count the bytes live, two ways: the bytes asked for, and what the
-// allocator set aside for them (malloc_usable_size: glibc rounds a block it
-// maps with mmap up to whole pages, and whether it maps one depends on what
-// the process freed before). Every form, so that no library default frees a
-// block it did not count.
-
-namespace {
-namespace heap {
-
-// The side table's allocator: straight to malloc, never through the
-// counted operator new.
-template <class T>
-struct MallocAllocator {
-  using value_type = T;
-  MallocAllocator() = default;
-  template <class U>
-  explicit MallocAllocator(const MallocAllocator<U>&) noexcept {}
-  [[nodiscard]] T* allocate(std::size_t n) {
-    void* p = std::malloc(n * sizeof(T));
-    if (p == nullptr) throw std::bad_alloc();
-    return static_cast<T*>(p);
-  }
-  void deallocate(T* p, std::size_t) noexcept { std::free(p); }
-  friend bool operator==(const MallocAllocator&, const MallocAllocator&) = default;
-};
-
-struct Sizes {
-  std::int64_t requested = 0;
-  std::int64_t usable = 0;
-};
-
-// The measurements run on one thread, with no other thread allocating.
-struct State {
-  bool armed = false;
-  Sizes live;
-  Sizes peak;
-  std::unordered_map<void*, Sizes, std::hash<void*>, std::equal_to<>, MallocAllocator<std::pair<void* const, Sizes>>>
-      blocks;  // those allocated while armed and still live
-};
-State& state() {
-  static State s;  // built on the first measurement, after any static initialiser's allocations
-  return s;
-}
-bool armed = false;  // a plain flag: state() is not touched before the first measurement
-
-void* counted(void* p, std::size_t size) {
-  if (p == nullptr) throw std::bad_alloc();
-  if (armed) {
-    State& s = state();
-    const Sizes sizes{static_cast<std::int64_t>(size), static_cast<std::int64_t>(malloc_usable_size(p))};
-    s.blocks.emplace(p, sizes);
-    s.live.requested += sizes.requested;
-    s.live.usable += sizes.usable;
-    s.peak.requested = std::max(s.peak.requested, s.live.requested);
-    s.peak.usable = std::max(s.peak.usable, s.live.usable);
-  }
-  return p;
-}
-
-void* allocate(std::size_t size) { return counted(std::malloc(size == 0 ? 1 : size), size); }
-
-void* allocate(std::size_t size, std::align_val_t alignment) {
-  std::size_t align = static_cast<std::size_t>(alignment);
-  if (align < sizeof(void*)) align = sizeof(void*);
-  // aligned_alloc wants a size that is a multiple of the alignment.
-  return counted(std::aligned_alloc(align, size == 0 ? align : (size + align - 1) / align * align), size);
-}
-
-void release(void* p) noexcept {
-  if (p == nullptr) return;
-  if (armed) {
-    State& s = state();
-    if (const auto it = s.blocks.find(p); it != s.blocks.end()) {
-      s.live.requested -= it->second.requested;
-      s.live.usable -= it->second.usable;
-      s.blocks.erase(it);
-    }
-  }
-  std::free(p);
-}
-
-// Counts the blocks allocated during its lifetime: live and peak bytes, from 0.
-class Measurement {
- public:
-  Measurement() {
-    State& s = state();
-    s.blocks.reserve(1 << 14);  // before arming: the table's own growth is not counted anyway
-    s.live = {};
-    s.peak = {};
-    armed = true;
-  }
-  ~Measurement() {
-    armed = false;
-    state().blocks.clear();
-  }
-  Measurement(const Measurement&) = delete;
-  Measurement& operator=(const Measurement&) = delete;
-
-  [[nodiscard]] Sizes live() const noexcept { return state().live; }
-  [[nodiscard]] Sizes peak() const noexcept { return state().peak; }
-};
-
-}  // namespace heap
-}  // namespace
-
-// The program's operator new and delete (support/replaced_new.hpp) are heap's.
-void* memlog_test::replaced_new::allocate(std::size_t size) { return heap::allocate(size); }
-void* memlog_test::replaced_new::allocate(std::size_t size, std::align_val_t alignment) {
-  return heap::allocate(size, alignment);
-}
-void memlog_test::replaced_new::release(void* p) noexcept { heap::release(p); }
+namespace heap = memlog_test::heap;  // support/heap_counter.hpp
 
 namespace {
 
